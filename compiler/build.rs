@@ -1,0 +1,4 @@
+//! Generates the parser from `src/grammar.lalrpop`.
+fn main() {
+    println!("cargo:rerun-if-changed=src/grammar.lalrpop");
+}

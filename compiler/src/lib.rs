@@ -1,0 +1,13 @@
+//! The `.tbt` language: everything that needs no I/O.
+//!
+//! Source text → tokens ([`lexer`]) → syntax tree ([`ast`], [`parser`]) → checked program
+//! ([`check`]) → [`plan::Plan`] (a petgraph DAG of triggers, trace waits and assertions). Also the
+//! trace model and the evaluator of selectors and expectations, the formatter and the embedded
+//! standard library. No tokio, no network, no file system: callers hand in source text.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod span;
+
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use span::{FileId, SourceMap, Span};

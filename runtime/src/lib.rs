@@ -1,0 +1,1 @@
+//! The `tbt` command line and everything that does I/O.

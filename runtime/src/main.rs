@@ -1,0 +1,2 @@
+//! The `tbt` binary.
+fn main() {}
