@@ -1,2 +1,5 @@
-//! The `tbt` binary.
-fn main() {}
+//! The `tbt` binary: parses the command line and hands over to [`tbt::cli`].
+
+fn main() -> std::process::ExitCode {
+    tbt::cli::main()
+}
