@@ -109,7 +109,7 @@ pub enum Token<'src> {
     #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*", lex_float)]
     Float(f64),
     /// `250ms`, in nanoseconds. Any other letter suffix is reported here too.
-    #[regex(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?[A-Za-z_][A-Za-z0-9_]*", lex_duration)]
+    #[regex(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?[A-Za-z][A-Za-z0-9_]*", lex_duration)]
     Duration(u64),
     /// `"…"`, `r"…"`, `"""…"""`.
     #[token("\"", lex_string)]
@@ -422,9 +422,7 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 
 fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     let text = lex.slice();
-    let split = text.find(|c: char| c.is_ascii_alphabetic() || c == '_').unwrap_or(text.len());
-    // `_` inside the digits is a separator; the suffix starts at the first letter.
-    let split = text[..split].rfind(|c: char| c.is_ascii_digit()).map_or(split, |i| i + 1);
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let Some(per_unit) = unit_nanos(unit) else {
         number_error(

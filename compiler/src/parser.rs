@@ -660,6 +660,23 @@ fn write_str(out: &mut String, s: &StrLit) {
     }
 }
 
+/// `1500ms`: the largest unit that divides the value exactly.
+fn format_duration(ns: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+    ];
+    for (per, unit) in UNITS {
+        if ns != 0 && ns % per == 0 {
+            return format!("{}{unit}", ns / per);
+        }
+    }
+    format!("{ns}ns")
+}
+
 fn write_list(out: &mut String, items: &[Expr]) {
     for (i, e) in items.iter().enumerate() {
         if i > 0 {
@@ -674,7 +691,7 @@ fn write_expr(out: &mut String, e: &Expr) {
         ExprKind::Lit(l) => match l {
             Lit::Int(v) => out.push_str(&v.to_string()),
             Lit::Float(v) => out.push_str(&format!("{v:?}")),
-            Lit::Duration(ns) => out.push_str(&format!("{ns}ns")),
+            Lit::Duration(ns) => out.push_str(&format_duration(*ns)),
             Lit::Bool(b) => out.push_str(&b.to_string()),
             Lit::Null => out.push_str("null"),
             Lit::Str(s) => write_str(out, s),
