@@ -1184,7 +1184,12 @@ impl<'a> Checker<'a> {
                             .with_fix(format!("replace with `{new}`"), vec![(p.span, new.clone())]);
                     }
                     None => {
-                        d = d.with_note(format!("reason: {}", a.deprecated.as_deref().unwrap_or("deprecated")));
+                        let why = match a.deprecated.as_deref() {
+                            Some("obsoleted") => "it is obsolete and has no replacement".to_string(),
+                            Some("uncategorized") | None => "it has no direct replacement; see the semantic conventions".to_string(),
+                            Some(other) => format!("reason: {other}"),
+                        };
+                        d = d.with_note(why).with_note(format!("write `attr(\"{dotted}\")` to read it without this warning"));
                     }
                 }
                 self.diags.push(d);

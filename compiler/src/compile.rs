@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::parser;
 use crate::plan::{self, Plan};
 use crate::program::{CaptureInfo, CaptureSource, Module, ModuleId, Origin, Program, StepInfo, StepLoc, TestInfo};
-use crate::span::{Span, SourceMap};
+use crate::span::{FileId, SourceMap, Span};
 use crate::stdlib;
 use std::collections::HashMap;
 
@@ -105,14 +105,12 @@ impl Compilation {
 /// Compiles a suite: the root files (name, bytes) in order, imports through `loader`.
 pub fn compile(roots: Vec<(String, Vec<u8>)>, loader: &mut dyn SourceLoader, options: &Options) -> Compilation {
     let mut driver = Driver { sources: SourceMap::new(), modules: Vec::new(), by_name: HashMap::new(), diags: Vec::new() };
-    let mut root_ids = Vec::new();
-    for (name, bytes) in roots {
-        if let Some(&id) = driver.by_name.get(&name) {
-            root_ids.push(id);
-            continue;
-        }
-        let id = driver.add_module(name, &bytes, Origin::Root);
-        root_ids.push(id);
+    // Parse the root files in parallel (parsing is most of the front end's time), then add
+    // them in their given order so file ids and output stay deterministic.
+    let mut seen = std::collections::HashSet::new();
+    let roots: Vec<(String, Vec<u8>)> = roots.into_iter().filter(|(n, _)| seen.insert(n.clone())).collect();
+    for ((name, _), (text, parsed)) in roots.iter().zip(parse_parallel(&roots)) {
+        driver.add_parsed(name.clone(), text, parsed, Origin::Root);
     }
     // Resolve imports breadth-first; new modules are appended while we walk.
     let mut next = 0;
@@ -143,6 +141,40 @@ pub fn compile(roots: Vec<(String, Vec<u8>)>, loader: &mut dyn SourceLoader, opt
     Compilation { sources: driver.sources, program, diagnostics, plan }
 }
 
+/// Parses files on all cores; file `i` gets `FileId(i)`.
+fn parse_parallel(files: &[(String, Vec<u8>)]) -> Vec<(String, parser::Parsed)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len().max(1));
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    if threads <= 1 || total < 256 * 1024 {
+        return files.iter().enumerate().map(|(i, (_, b))| parser::parse_bytes(FileId(i as u32), b)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<(String, parser::Parsed)>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let chunks: Vec<Vec<(usize, (String, parser::Parsed))>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, b)) = files.get(i) else { break };
+                        out.push((i, parser::parse_bytes(FileId(i as u32), b)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in chunks.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    // A worker that panicked (a parser bug) loses its files: parse them again here so the panic
+    // surfaces on this thread with its message instead of a missing file.
+    results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| parser::parse_bytes(FileId(i as u32), &files[i].1))).collect()
+}
+
 struct Driver {
     sources: SourceMap,
     modules: Vec<Module>,
@@ -152,9 +184,14 @@ struct Driver {
 
 impl Driver {
     fn add_module(&mut self, name: String, bytes: &[u8], origin: Origin) -> ModuleId {
-        let file = self.sources.add(name.clone(), String::new());
+        let file = FileId(self.sources.len() as u32);
         let (text, parsed) = parser::parse_bytes(file, bytes);
-        self.sources.set_text(file, text);
+        self.add_parsed(name, text, parsed, origin)
+    }
+
+    /// Adds a module parsed for the next file id.
+    fn add_parsed(&mut self, name: String, text: String, parsed: parser::Parsed, origin: Origin) -> ModuleId {
+        let file = self.sources.add(name.clone(), text);
         self.diags.extend(parsed.diagnostics);
         let id = ModuleId(self.modules.len() as u32);
         self.by_name.insert(name.clone(), id);
