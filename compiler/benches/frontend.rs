@@ -26,15 +26,23 @@ fn frontend(c: &mut Criterion) {
     g.bench_function("lex+parse", |b| {
         b.iter(|| {
             for (i, (_, t)) in suite.iter().enumerate() {
-                black_box(tbt_compiler::parser::parse(tbt_compiler::FileId(i as u32), t));
+                black_box(tbt_compiler::parser::parse(
+                    tbt_compiler::FileId(i as u32),
+                    t,
+                ));
             }
         })
     });
     g.bench_function("compile 10k tests", |b| {
         b.iter(|| {
             let mut loader = MemoryLoader::default();
-            loader.files.insert("suite/lib.tbt".into(), suite[0].1.clone());
-            let roots = suite[1..].iter().map(|(n, t)| (n.clone(), t.as_bytes().to_vec())).collect();
+            loader
+                .files
+                .insert("suite/lib.tbt".into(), suite[0].1.clone());
+            let roots = suite[1..]
+                .iter()
+                .map(|(n, t)| (n.clone(), t.as_bytes().to_vec()))
+                .collect();
             let c = compile(roots, &mut loader, &Options::default());
             assert!(!c.has_errors());
             black_box(c)

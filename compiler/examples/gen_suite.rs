@@ -18,6 +18,11 @@ fn main() -> std::io::Result<()> {
         bytes += text.len();
         std::fs::write(path, text)?;
     }
-    eprintln!("wrote {} tests in {files} files, {:.2} MB, to {}", files * per, bytes as f64 / 1e6, dir.display());
+    eprintln!(
+        "wrote {} tests in {files} files, {:.2} MB, to {}",
+        files * per,
+        bytes as f64 / 1e6,
+        dir.display()
+    );
     Ok(())
 }
