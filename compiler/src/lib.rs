@@ -7,6 +7,8 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
 pub mod span;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
