@@ -21,6 +21,5 @@ pub mod program;
 pub mod check;
 pub mod compile;
 pub mod plan;
-pub mod parser;
 pub use codespan_reporting::term as codespan_term;
 pub mod format;
