@@ -18,8 +18,8 @@
 //! - Blocks of tests, steps, services, trigger options and expectations are always multi-line;
 //!   an empty block without comments is `{}`. `expect SEL` without a block stays one line.
 //! - One space around binary operators, `, ` after commas, no space inside `()`, `[]`, around
-//!   `.` and `:` of pseudo-classes, or after unary `-`; one-line objects read `{ "k": v }`. Filters `span[a == 1, b == 2]`, calls and
-//!   parameter lists stay on one line.
+//!   `.` and `:` of pseudo-classes, or after unary `-`; one-line objects read `{ "k": v }`.
+//!   Filters `span[a == 1, b == 2]`, calls and parameter lists stay on one line.
 //! - A list or object literal stays on one line when it ends within 100 columns, holds no line
 //!   break and no comment; otherwise it has one element per line, each followed by a comma.
 //! - Strings, numbers and durations are re-emitted exactly as written (escapes, interpolations,
