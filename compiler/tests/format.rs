@@ -240,6 +240,33 @@ fn windows_line_endings_and_tabs_are_normalised() {
     assert_eq!(out, "let a = 1\n\ntest t {\n  expect response {\n    status == 200 # ok\n  }\n}\n");
 }
 
+/// Comments in odd places: each input must keep its promises; the results are snapshotted.
+const EDGE_CASES: &[&str] = &[
+    "test # a comment inside the header\n  t \"Title\" {\n}\n",
+    "matcher m(a, # why b\n  b = 1) = span\n",
+    "test t {\n  after a, # and\n    b\n}\n",
+    "let x = [\n  1, # one\n  2,\n]\n",
+    "let x = f(1, # c\n      2)\n",
+    "test t {\n  expect span by # grouped\n    k {\n    count == 1\n  }\n}\n",
+    "test t {\n      step s {\n  let x = {\n \"a\": [1, # c\n         2],\n \"b\": 2 }\n  }\n}\n",
+    "test t { # only a trailing comment\n}\n",
+    "test t {\n  expect response {} # after an empty block\n}\n",
+    "let a = 1; # after a semicolon\nlet b = 2 ; let c = 3 # after c\n",
+    "test t {\n  let s = \"\"\"\n  text\n\"\"\" + [1, # c\n    2]\n}\n",
+    "test t {\n  let x = { # after the brace\n    \"a\": 1\n  }\n}\n",
+    "  # indented first comment\n  import \"std/http\"  \n\n\n\n  # last\n",
+];
+
+#[test]
+fn comments_in_odd_places() {
+    let mut all = String::new();
+    for src in EDGE_CASES {
+        all.push_str(&snapshot(src));
+        all.push_str("=====\n");
+    }
+    insta::assert_snapshot!(all);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every `.tbt` file of the repository
 
@@ -275,7 +302,8 @@ fn every_repository_file_and_test_input_keeps_its_promises() {
         checked += 1;
     }
     assert!(checked >= 5, "found only {checked} formattable .tbt files under {}", root.display());
-    for src in [MESSY_ITEMS, MESSY_STATEMENTS, LONG_LITERALS, COMMENTS, ONLY_COMMENTS] {
+    let inputs = [MESSY_ITEMS, MESSY_STATEMENTS, LONG_LITERALS, COMMENTS, ONLY_COMMENTS, common::TASTE];
+    for src in inputs.iter().chain(EDGE_CASES) {
         let out = format(src).expect("test inputs format");
         check_promises(src, &out);
     }
@@ -517,3 +545,4 @@ proptest! {
         check_promises(&src, &out);
     }
 }
+
