@@ -61,12 +61,26 @@ pub const MAX_WIDTH: usize = 100;
 /// that case nothing should be written back.
 pub fn format(src: &str) -> Result<String, Vec<Diagnostic>> {
     let parsed = parser::parse(FileId(0), src);
-    if parsed.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+    if parsed
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
         return Err(parsed.diagnostics);
     }
     let mut printer = Printer::new(src, &parsed.file.comments);
     printer.file(&parsed.file);
-    Ok(printer.out)
+    let out = printer.out;
+    // A safety net against formatter bugs: never hand back text that lost a comment or no
+    // longer parses (tests run with debug assertions, so they see the bug instead).
+    let again = parser::parse(FileId(0), &out);
+    let sound = again.file.comments.len() == parsed.file.comments.len()
+        && !again
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error);
+    debug_assert!(sound, "the formatter produced broken output:\n{out}");
+    if sound { Ok(out) } else { Ok(src.to_string()) }
 }
 
 /// Whether a blank line may precede the next line printed.
@@ -128,7 +142,15 @@ struct Printer<'a> {
 
 impl<'a> Printer<'a> {
     fn new(src: &'a str, comments: &'a [Comment]) -> Self {
-        Printer { src, comments, next: 0, out: String::new(), indent: 0, last_end: 0, flat: false }
+        Printer {
+            src,
+            comments,
+            next: 0,
+            out: String::new(),
+            indent: 0,
+            last_end: 0,
+            flat: false,
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -140,7 +162,9 @@ impl<'a> Printer<'a> {
 
     /// The next unprinted comment if it starts before `pos`.
     fn comment_before(&self, pos: usize) -> Option<&'a Comment> {
-        self.comments.get(self.next).filter(|c| (c.span.start as usize) < pos)
+        self.comments
+            .get(self.next)
+            .filter(|c| (c.span.start as usize) < pos)
     }
 
     /// True when an unprinted comment starts inside `span`.
@@ -151,7 +175,11 @@ impl<'a> Printer<'a> {
     }
 
     fn checkpoint(&self) -> Checkpoint {
-        Checkpoint { out: self.out.len(), next: self.next, last_end: self.last_end }
+        Checkpoint {
+            out: self.out.len(),
+            next: self.next,
+            last_end: self.last_end,
+        }
     }
 
     fn rollback(&mut self, cp: Checkpoint) {
@@ -170,9 +198,10 @@ impl<'a> Printer<'a> {
         let wanted = match gap {
             Gap::None => false,
             Gap::One => true,
-            Gap::Keep => {
-                self.src.get(self.last_end..pos).is_some_and(|s| s.matches('\n').count() >= 2)
-            }
+            Gap::Keep => self
+                .src
+                .get(self.last_end..pos)
+                .is_some_and(|s| s.matches('\n').count() >= 2),
         };
         if wanted {
             self.out.push('\n');
@@ -209,7 +238,9 @@ impl<'a> Printer<'a> {
         if let Some(c) = self.comments.get(self.next) {
             let start = c.span.start as usize;
             let inline = start >= end
-                && self.src[end..start].bytes().all(|b| matches!(b, b' ' | b'\t' | b'\x0c' | b';'));
+                && self.src[end..start]
+                    .bytes()
+                    .all(|b| matches!(b, b' ' | b'\t' | b'\x0c' | b';'));
             if inline {
                 self.out.push(' ');
                 let text = self.comment_text(c);
@@ -276,7 +307,11 @@ impl<'a> Printer<'a> {
             let line_start = at;
             let line_end = at + line.len();
             at = line_end + 1;
-            let line = if inside(line_end) { line } else { line.trim_end() };
+            let line = if inside(line_end) {
+                line
+            } else {
+                line.trim_end()
+            };
             if i == 0 {
                 self.out.push_str(line);
                 continue;
@@ -355,7 +390,9 @@ impl<'a> Printer<'a> {
             ItemKind::Service(s) => {
                 // No comment can stand between the name and `{` (the line would end there).
                 let name_end = s.name.span.end as usize;
-                let open = self.src[name_end..end].find('{').map_or(end, |i| name_end + i);
+                let open = self.src[name_end..end]
+                    .find('{')
+                    .map_or(end, |i| name_end + i);
                 self.header(start, open, |p| {
                     p.out.push_str("service ");
                     p.out.push_str(&s.name.name);
@@ -458,7 +495,9 @@ impl<'a> Printer<'a> {
         self.header(start, header_end, |p| {
             p.out.push_str("expect ");
             match &e.kind {
-                ExpectKind::Select { no, selector, by, .. } => {
+                ExpectKind::Select {
+                    no, selector, by, ..
+                } => {
                     if *no {
                         p.out.push_str("no ");
                     }
@@ -468,7 +507,11 @@ impl<'a> Printer<'a> {
                         p.expr(by);
                     }
                 }
-                ExpectKind::Order { first, order, second } => {
+                ExpectKind::Order {
+                    first,
+                    order,
+                    second,
+                } => {
                     p.expr(first);
                     p.out.push_str(match order {
                         Order::Before => " before ",
@@ -621,7 +664,11 @@ impl<'a> Printer<'a> {
             .iter()
             .skip_while(|c| c.span.start < e.span.start)
             .take_while(|c| c.span.start < e.span.end)
-            .any(|c| !children.iter().any(|s| s.start <= c.span.start && c.span.end <= s.end))
+            .any(|c| {
+                !children
+                    .iter()
+                    .any(|s| s.start <= c.span.start && c.span.end <= s.end)
+            })
     }
 
     fn comma_list(&mut self, items: &[Expr]) {
@@ -634,7 +681,13 @@ impl<'a> Printer<'a> {
     }
 
     /// A list or object: on one line when it fits, else one element per line.
-    fn seq<T>(&mut self, span: Span, (open, close): (char, char), items: &[T], print: fn(&mut Self, &T)) {
+    fn seq<T>(
+        &mut self,
+        span: Span,
+        (open, close): (char, char),
+        items: &[T],
+        print: fn(&mut Self, &T),
+    ) {
         if items.is_empty() {
             self.out.push(open);
             self.out.push(close);

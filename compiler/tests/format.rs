@@ -30,9 +30,17 @@ fn snapshot(src: &str) -> String {
 /// The tree without positions: equal for two texts that differ only in layout.
 fn shape(src: &str) -> String {
     let parsed = parser::parse(FileId(0), src);
-    let errors: Vec<_> =
-        parsed.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
-    assert!(errors.is_empty(), "errors in:\n{src}\n{}", render_diagnostics(src, &errors));
+    let errors: Vec<_> = parsed
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .cloned()
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "errors in:\n{src}\n{}",
+        render_diagnostics(src, &errors)
+    );
     let debug = format!("{:?}", parsed.file);
     let spans = regex::Regex::new(r"Span \{ file: FileId\(\d+\), start: \d+, end: \d+ \}")
         .expect("valid regex");
@@ -55,12 +63,22 @@ fn comment_texts(src: &str) -> Vec<String> {
 /// `out = format(src)`: idempotent, same comments, same tree, one final newline.
 fn check_promises(src: &str, out: &str) {
     let again = format(out).unwrap_or_else(|d| {
-        panic!("formatted text does not parse:\n{out}\n{}", render_diagnostics(out, &d))
+        panic!(
+            "formatted text does not parse:\n{out}\n{}",
+            render_diagnostics(out, &d)
+        )
     });
     assert_eq!(again, out, "not idempotent; first pass:\n{out}");
-    assert_eq!(comment_texts(src), comment_texts(out), "comments changed:\n{out}");
+    assert_eq!(
+        comment_texts(src),
+        comment_texts(out),
+        "comments changed:\n{out}"
+    );
     assert_eq!(shape(src), shape(out), "tree changed:\n{src}\n-----\n{out}");
-    assert!(out.is_empty() || (out.ends_with('\n') && !out.ends_with("\n\n")), "{out:?}");
+    assert!(
+        out.is_empty() || (out.ends_with('\n') && !out.ends_with("\n\n")),
+        "{out:?}"
+    );
     for line in out.lines() {
         assert!(!line.starts_with('\t'), "tab indentation: {line:?}");
     }
@@ -211,7 +229,10 @@ fn comments_in_every_position() {
 
 #[test]
 fn file_of_only_comments() {
-    assert_eq!(format(ONLY_COMMENTS).ok().as_deref(), Some("# just a comment\n\n## and a doc\n"));
+    assert_eq!(
+        format(ONLY_COMMENTS).ok().as_deref(),
+        Some("# just a comment\n\n## and a doc\n")
+    );
     assert_eq!(format("").ok().as_deref(), Some(""));
     assert_eq!(format("\n\n  \n").ok().as_deref(), Some(""));
 }
@@ -223,7 +244,12 @@ fn taste_example() {
 
 #[test]
 fn syntax_errors_are_returned_and_nothing_is_formatted() {
-    for src in ["test t {\n  expect span[\n", "let = 1\n", "let x = \"open\n", "let a = 1 $ 2\n"] {
+    for src in [
+        "test t {\n  expect span[\n",
+        "let = 1\n",
+        "let x = \"open\n",
+        "let a = 1 $ 2\n",
+    ] {
         let diags = format(src).expect_err(src);
         assert!(!diags.is_empty());
         assert!(diags.iter().any(|d| d.severity == Severity::Error), "{src}");
@@ -235,9 +261,14 @@ fn syntax_errors_are_returned_and_nothing_is_formatted() {
 
 #[test]
 fn windows_line_endings_and_tabs_are_normalised() {
-    let out = format("let a = 1\r\ntest t {\r\n\texpect response {\r\n\t\tstatus == 200 # ok\r\n\t}\r\n}\r\n")
-        .expect("formats");
-    assert_eq!(out, "let a = 1\n\ntest t {\n  expect response {\n    status == 200 # ok\n  }\n}\n");
+    let out = format(
+        "let a = 1\r\ntest t {\r\n\texpect response {\r\n\t\tstatus == 200 # ok\r\n\t}\r\n}\r\n",
+    )
+    .expect("formats");
+    assert_eq!(
+        out,
+        "let a = 1\n\ntest t {\n  expect response {\n    status == 200 # ok\n  }\n}\n"
+    );
 }
 
 /// Comments in odd places: each input must keep its promises; the results are snapshotted.
@@ -271,7 +302,9 @@ fn comments_in_odd_places() {
 // Every `.tbt` file of the repository
 
 fn collect_tbt(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -293,16 +326,33 @@ fn every_repository_file_and_test_input_keeps_its_promises() {
     files.sort();
     let mut checked = 0;
     for path in &files {
-        let Ok(src) = std::fs::read_to_string(path) else { continue };
-        if parser::parse(FileId(0), &src).diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        let Ok(src) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        if parser::parse(FileId(0), &src)
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+        {
             continue;
         }
         let out = format(&src).unwrap_or_else(|_| panic!("{} does not format", path.display()));
         check_promises(&src, &out);
         checked += 1;
     }
-    assert!(checked >= 5, "found only {checked} formattable .tbt files under {}", root.display());
-    let inputs = [MESSY_ITEMS, MESSY_STATEMENTS, LONG_LITERALS, COMMENTS, ONLY_COMMENTS, common::TASTE];
+    assert!(
+        checked >= 5,
+        "found only {checked} formattable .tbt files under {}",
+        root.display()
+    );
+    let inputs = [
+        MESSY_ITEMS,
+        MESSY_STATEMENTS,
+        LONG_LITERALS,
+        COMMENTS,
+        ONLY_COMMENTS,
+        common::TASTE,
+    ];
     for src in inputs.iter().chain(EDGE_CASES) {
         let out = format(src).expect("test inputs format");
         check_promises(src, &out);
@@ -323,11 +373,19 @@ enum Use {
 type Gen = (String, Use);
 
 fn operand((s, u): &Gen) -> String {
-    if *u == Use::Alone { format!("({s})") } else { s.clone() }
+    if *u == Use::Alone {
+        format!("({s})")
+    } else {
+        s.clone()
+    }
 }
 
 fn base((s, u): &Gen) -> String {
-    if *u == Use::Base { s.clone() } else { format!("({s})") }
+    if *u == Use::Base {
+        s.clone()
+    } else {
+        format!("({s})")
+    }
 }
 
 fn name() -> impl Strategy<Value = String> {
@@ -387,17 +445,42 @@ fn leaf() -> impl Strategy<Value = Gen> {
 fn expr() -> impl Strategy<Value = Gen> {
     leaf().prop_recursive(4, 24, 4, |inner| {
         let op = prop_oneof![
-            Just("=="), Just("!="), Just("<"), Just("<="), Just(">"), Just(">="), Just(">>"),
-            Just("~>"), Just("|"), Just("and"), Just("or"), Just("contains"), Just("matches"),
-            Just("in"), Just("??"), Just("+"), Just("-"), Just("*"), Just("/"),
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">="),
+            Just(">>"),
+            Just("~>"),
+            Just("|"),
+            Just("and"),
+            Just("or"),
+            Just("contains"),
+            Just("matches"),
+            Just("in"),
+            Just("??"),
+            Just("+"),
+            Just("-"),
+            Just("*"),
+            Just("/"),
         ];
         let seps = || prop::collection::vec(sep(), 1..3);
         prop_oneof![
-            inner.clone().prop_map(|e| (format!("({})", e.0), Use::Base)),
+            inner
+                .clone()
+                .prop_map(|e| (format!("({})", e.0), Use::Base)),
             (inner.clone(), op, inner.clone(), 0usize..3).prop_map(|(l, op, r, sp)| {
                 let pad = [" ", "", "  "][sp];
-                let pad = if op.chars().all(char::is_alphabetic) { " " } else { pad };
-                (format!("{}{pad}{op}{pad}{}", operand(&l), operand(&r)), Use::Alone)
+                let pad = if op.chars().all(char::is_alphabetic) {
+                    " "
+                } else {
+                    pad
+                };
+                (
+                    format!("{}{pad}{op}{pad}{}", operand(&l), operand(&r)),
+                    Use::Alone,
+                )
             }),
             (prop_oneof![Just("-"), Just("not ")], inner.clone())
                 .prop_map(|(op, e)| (format!("{op}{}", operand(&e)), Use::Alone)),
@@ -405,28 +488,40 @@ fn expr() -> impl Strategy<Value = Gen> {
                 let items: Vec<String> = v.iter().map(|e| e.0.clone()).collect();
                 (format!("[{}]", join(&items, &seps)), Use::Operand)
             }),
-            (prop::collection::vec(inner.clone(), 0..4), seps(), any::<bool>()).prop_map(
-                |(v, seps, nl)| {
-                    let items: Vec<String> =
-                        v.iter().enumerate().map(|(i, e)| format!("\"k{i}\": {}", e.0)).collect();
+            (
+                prop::collection::vec(inner.clone(), 0..4),
+                seps(),
+                any::<bool>()
+            )
+                .prop_map(|(v, seps, nl)| {
+                    let items: Vec<String> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| format!("\"k{i}\": {}", e.0))
+                        .collect();
                     let end = if nl && !items.is_empty() { "\n}" } else { " }" };
                     (format!("{{ {}{end}", join(&items, &seps)), Use::Operand)
-                }
-            ),
-            (name(), prop::collection::vec(inner.clone(), 0..3))
-                .prop_map(|(n, v)| {
-                    let args: Vec<String> = v.into_iter().map(|e| e.0).collect();
-                    (format!("{n}({})", args.join(", ")), Use::Base)
                 }),
-            (inner.clone(), prop::collection::vec(inner.clone(), 1..3), seps()).prop_map(
-                |(b, v, seps)| {
+            (name(), prop::collection::vec(inner.clone(), 0..3)).prop_map(|(n, v)| {
+                let args: Vec<String> = v.into_iter().map(|e| e.0).collect();
+                (format!("{n}({})", args.join(", ")), Use::Base)
+            }),
+            (
+                inner.clone(),
+                prop::collection::vec(inner.clone(), 1..3),
+                seps()
+            )
+                .prop_map(|(b, v, seps)| {
                     let preds: Vec<String> = v.into_iter().map(|e| e.0).collect();
                     (format!("{}[{}]", base(&b), join(&preds, &seps)), Use::Base)
-                }
-            ),
-            (inner.clone(), prop_oneof![Just(":first"), Just(":root"), Just(":nth(2)")])
+                }),
+            (
+                inner.clone(),
+                prop_oneof![Just(":first"), Just(":root"), Just(":nth(2)")]
+            )
                 .prop_map(|(b, c)| (format!("{}{c}", base(&b)), Use::Base)),
-            (inner.clone(), inner).prop_map(|(b, a)| (format!("{}:not({})", base(&b), a.0), Use::Base)),
+            (inner.clone(), inner)
+                .prop_map(|(b, a)| (format!("{}:not({})", base(&b), a.0), Use::Base)),
         ]
     })
 }
@@ -500,8 +595,11 @@ fn noise() -> impl Strategy<Value = Noise> {
 }
 
 fn messy_file() -> impl Strategy<Value = String> {
-    (prop::collection::vec(item(), 0..5), prop::collection::vec(noise(), 1..40)).prop_map(
-        |(items, noise)| {
+    (
+        prop::collection::vec(item(), 0..5),
+        prop::collection::vec(noise(), 1..40),
+    )
+        .prop_map(|(items, noise)| {
             let text = items.join("\n");
             let mut out = String::new();
             for (i, line) in text.lines().enumerate() {
@@ -521,8 +619,7 @@ fn messy_file() -> impl Strategy<Value = String> {
                 out.push('\n');
             }
             out
-        },
-    )
+        })
 }
 
 proptest! {
@@ -545,4 +642,3 @@ proptest! {
         check_promises(&src, &out);
     }
 }
-
