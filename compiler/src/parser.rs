@@ -479,7 +479,19 @@ fn dump_item(out: &mut String, item: &Item, n: usize) {
             out.push('\n');
         }
         ItemKind::Matcher(m) => {
-            let params: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
+            let params: Vec<String> = m
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(d) => {
+                        let mut s = format!("(= {} ", p.name.name);
+                        write_expr(&mut s, d);
+                        s.push(')');
+                        s
+                    }
+                    None => p.name.name.clone(),
+                })
+                .collect();
             out.push_str(&format!("(matcher {} ({}) ", m.name.name, params.join(" ")));
             write_expr(out, &m.body);
             out.push_str(")\n");
