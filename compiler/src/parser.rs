@@ -56,9 +56,9 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
         Err(e) => {
             let text = String::from_utf8_lossy(bytes).into_owned();
             let mut parsed = parse(file, &text);
+            // The text is identical up to the first invalid sequence, which became one U+FFFD.
             let at = e.valid_up_to();
-            let bad = e.error_len().unwrap_or(bytes.len() - at).max(1);
-            let end = (at + bad).min(bytes.len());
+            let end = (at + char::REPLACEMENT_CHARACTER.len_utf8()).min(text.len());
             let span = Span::new(file, at, end);
             parsed.diagnostics.push(
                 Diagnostic::new(Code::InvalidSourceBytes, span, "the file is not valid UTF-8")
@@ -75,7 +75,7 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
 pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnostic>) {
     let mut ctx = Ctx::new(file);
     report_nul_bytes(&mut ctx, src.as_bytes());
-    let expr = ctx.parse_embedded(src, offset, 0);
+    let expr = ctx.parse_embedded(src, offset, 0, 0);
     (expr, finish(ctx.diagnostics))
 }
 
@@ -286,7 +286,7 @@ impl Ctx {
                     parts.push(StrPart::Text(std::mem::take(&mut buf)));
                 }
                 let inner = &text[i + 2..inner_end];
-                let expr = self.interpolation(inner, base + i, base + i + 2, base + close, tok.depth);
+                let expr = self.interpolation(inner, base + i, base + i + 2, base + close, &tok);
                 parts.push(StrPart::Interp(expr));
                 i = close;
                 continue;
@@ -344,9 +344,16 @@ impl Ctx {
     }
 
     /// Parses the expression of `${ … }`; `open` is the `$`, `inner` starts at `inner_start`.
-    fn interpolation(&mut self, inner: &str, open: usize, inner_start: usize, close: usize, depth: u32) -> Expr {
+    fn interpolation(
+        &mut self,
+        inner: &str,
+        open: usize,
+        inner_start: usize,
+        close: usize,
+        tok: &StrTok<'_>,
+    ) -> Expr {
         let whole = self.span(open, close);
-        let depth = depth as usize;
+        let depth = tok.depth as usize;
         if depth + 1 > lexer::MAX_NESTING || self.interpolations >= MAX_INTERPOLATION_NESTING {
             let limit = if depth + 1 > lexer::MAX_NESTING {
                 format!("brackets and interpolations nested more than {} levels deep", lexer::MAX_NESTING)
@@ -367,13 +374,13 @@ impl Ctx {
             );
             return Expr { span: whole, kind: ExprKind::Error };
         }
-        self.parse_embedded(inner, inner_start, depth + 1)
+        self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
     }
 
     /// Parses `text` (at byte `base`) as one expression, `depth` levels deep.
-    fn parse_embedded(&mut self, text: &str, base: usize, depth: usize) -> Expr {
+    fn parse_embedded(&mut self, text: &str, base: usize, depth: usize, ops: u32) -> Expr {
         self.interpolations += 1;
-        let mut lexer = Lexer::embedded(self.file, text, base, depth);
+        let mut lexer = Lexer::embedded(self.file, text, base, depth, ops);
         let result = grammar::ExprParser::new().parse(self, &mut lexer);
         self.diagnostics.extend(lexer.take_diagnostics());
         let expr = match result {
@@ -404,7 +411,7 @@ fn unicode_escape(text: &str) -> Option<(char, usize)> {
 fn describe_expected(expected: &[String]) -> Option<String> {
     const EXPR_START: &[&str] = &[
         "identifier", "dotted name", "integer", "float", "duration", "string", "true", "false",
-        "null", "(", "[", "-", "not", "service", "over-deep brackets",
+        "null", "(", "[", "{", "-", "not", "service", "over-deep brackets",
     ];
     let names: Vec<&str> = expected.iter().map(|e| e.trim_matches('"')).collect();
     let is_expr = ["identifier", "integer", "string", "("].iter().all(|t| names.contains(t));
@@ -476,7 +483,12 @@ fn dump_item(out: &mut String, item: &Item, n: usize) {
                 .params
                 .iter()
                 .map(|p| match &p.default {
-                    Some(d) => format!("(= {} {})", p.name.name, dump_expr(d)),
+                    Some(d) => {
+                        let mut s = format!("(= {} ", p.name.name);
+                        write_expr(&mut s, d);
+                        s.push(')');
+                        s
+                    }
                     None => p.name.name.clone(),
                 })
                 .collect();

@@ -21,6 +21,7 @@ import "./lib.tbt" as lib; let a = 1
 secret let token = env("TOKEN")
 matcher none() = span[false]
 matcher svc(a, b,) = span[service == a, name == b]
+matcher route(route = null, method = "GET") = http.server(route, method)
 service shop {
   run "cargo" ["run", "-p", "shop"]
   env SHOP_PORT = "8080"
