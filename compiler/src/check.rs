@@ -164,7 +164,7 @@ impl<'a> Checker<'a> {
                         .with_help("remove it, or prefix the name with `_` to keep it"),
                     ItemKind::Matcher(mt) => Diagnostic::new(Code::UnusedMatcher, mt.name.span, format!("matcher `{}` is never used", mt.name.name))
                         .with_label("defined here"),
-                    ItemKind::Import(imp) if m.origin == Origin::Root => {
+                    ItemKind::Import(imp) if m.origin == Origin::Root && m.imports.values().any(|&(_, idx)| idx == i) => {
                         Diagnostic::new(Code::UnusedImport, imp.path_span, format!("nothing from `{}` is used", imp.path))
                             .with_label("unused import")
                             .with_fix("remove the import", vec![(item.span, String::new())])
@@ -555,6 +555,17 @@ impl<'a> Checker<'a> {
             match allowed.iter().find(|(n, _)| *n == name) {
                 Some((_, true)) => self.keyed(d, sc, "NAME \"key\" = value", name == "env"),
                 Some((_, false)) => {
+                    if name == "timeout" {
+                        for a in &d.args {
+                            let t = self.expr(a, sc, Ctx::Value);
+                            self.expect_duration(a, t);
+                        }
+                        if d.args.len() != 1 {
+                            self.diags.push(Diagnostic::new(Code::InvalidArguments, d.span, "`timeout` takes one duration").with_help("e.g. `timeout 5s`"));
+                        }
+                        self.no_value(d);
+                        continue;
+                    }
                     let expected: &[Ty] = match name {
                         "timeout" => &[Ty::Duration],
                         "json" | "message" => &[Ty::Object, Ty::List, Ty::Str, Ty::Int, Ty::Float, Ty::Bool, Ty::Null],
@@ -840,6 +851,9 @@ impl<'a> Checker<'a> {
                 return Ty::Bool;
             }
             let rt = self.expr(rhs, sc, ctx);
+            if op != BinaryOp::In && matches!(ctx, Ctx::Pred { .. }) && self.constant_comparison(lhs, rhs, sc) {
+                return Ty::Bool;
+            }
             return self.compare(e, op, op_span, lt, rt, lhs, rhs);
         }
         let lt = self.expr(lhs, sc, ctx);
@@ -985,6 +999,64 @@ impl<'a> Checker<'a> {
         }
         let _ = e;
         self.diags.push(d);
+    }
+
+    /// TBT0306: an attribute with a registry type compared with a literal it cannot equal.
+    /// Returns true when the literal's type is wrong (reported as a warning instead of an error,
+    /// since SDKs do not always follow the conventions).
+    fn constant_comparison(&mut self, lhs: &Expr, rhs: &Expr, sc: &Scope) -> bool {
+        for (a, lit) in [(lhs, rhs), (rhs, lhs)] {
+            let (ExprKind::Path(p), ExprKind::Lit(l)) = (&a.kind, &lit.kind) else { continue };
+            if self.is_variable(p, sc) {
+                continue;
+            }
+            let dotted = p.dotted();
+            if builtins::SPAN_FIELDS.iter().any(|f| f.name == dotted) {
+                continue;
+            }
+            let Some(attr) = semconv::registry().lookup(&dotted) else { continue };
+            if attr.is_template() {
+                continue;
+            }
+            let want = attr.value_type();
+            let (have, fits) = match l {
+                Lit::Str(_) => ("a string", want == "string"),
+                Lit::Int(_) => ("an int", want == "int" || want == "float"),
+                Lit::Float(_) => ("a float", want == "float"),
+                Lit::Bool(_) => ("a bool", want == "bool"),
+                Lit::Null | Lit::Duration(_) => continue,
+            };
+            if matches!(want, "list" | "any") {
+                continue;
+            }
+            if !fits {
+                let mut d = Diagnostic::new(Code::ConstantComparison, lit.span, format!("`{dotted}` is {} in the semantic conventions, this is {have}", article(want)))
+                    .with_secondary(p.span, format!("{want} attribute"));
+                if let (Lit::Str(s), "int") = (l, want)
+                    && let Some(n) = s.as_plain().and_then(|t| t.parse::<i64>().ok())
+                {
+                    d = d.with_help(format!("compare with the number `{n}`")).with_fix(format!("write `{n}`"), vec![(lit.span, n.to_string())]);
+                }
+                self.diags.push(d);
+                return true;
+            }
+            if attr.ty == "enum"
+                && let Lit::Str(s) = l
+                && let Some(text) = s.as_plain()
+            {
+                let values: Vec<&str> = attr.values.iter().filter_map(|v| v.as_str()).collect();
+                if !values.is_empty() && !values.contains(&text.as_str()) {
+                    let mut d = Diagnostic::new(Code::ConstantComparison, lit.span, format!("`{text}` is not a value of `{dotted}`"))
+                        .with_secondary(p.span, "an enum attribute")
+                        .with_note(format!("its values: {}", values.join(", ")));
+                    if let Some(c) = did_you_mean(&text, values.iter().copied()) {
+                        d = d.with_help(format!("did you mean `\"{c}\"`?")).with_fix(format!("replace with `\"{c}\"`"), vec![(lit.span, format!("\"{c}\""))]);
+                    }
+                    self.diags.push(d);
+                }
+            }
+        }
+        false
     }
 
     fn enum_const(&mut self, e: &Expr, ty: Ty, sc: &Scope) -> Option<()> {
@@ -1274,6 +1346,7 @@ impl<'a> Checker<'a> {
                     match tm.matchers.get(&callee.segments[1].name) {
                         Some(&i) => Some((target, i, Some(imp))),
                         None => {
+                            self.used.insert((m.id, imp));
                             let mut d = Diagnostic::new(Code::UnknownName, callee.span, format!("`{}` has no matcher `{}`", tm.name, callee.segments[1].name));
                             if let Some(s) = did_you_mean(&callee.segments[1].name, tm.matchers.keys().map(String::as_str)) {
                                 let span = callee.segments[1].span;
@@ -1501,6 +1574,10 @@ fn response_field_applies(kind: &str, field: &str) -> bool {
         "exec" => matches!(field, "exit_code" | "stdout" | "stderr" | "duration"),
         _ => false,
     }
+}
+
+fn article(ty: &str) -> String {
+    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) { format!("an {ty}") } else { format!("a {ty}") }
 }
 
 fn single_name(e: &Expr) -> Option<&ast::Ident> {

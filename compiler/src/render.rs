@@ -70,9 +70,8 @@ pub fn render_plain(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
     for d in diagnostics {
         if term::emit_to_string(&mut out, &config, sources, &to_codespan(d)).is_err() {
-            out.push_str(&format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message));
+            out.push_str(&format!("{}[{}]: {}\n\n", d.severity.as_str(), d.code, d.message));
         }
-        out.push('\n');
     }
     out
 }
@@ -86,7 +85,6 @@ pub fn render_to(
     let config = term::Config::default();
     for d in diagnostics {
         term::emit_to_write_style(writer, &config, sources, &to_codespan(d)).map_err(std::io::Error::other)?;
-        writeln!(writer)?;
     }
     Ok(())
 }
