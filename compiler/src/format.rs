@@ -22,6 +22,8 @@
 //!   Filters `span[a == 1, b == 2]`, calls and parameter lists stay on one line.
 //! - A list or object literal stays on one line when it ends within 100 columns, holds no line
 //!   break and no comment; otherwise it has one element per line, each followed by a comma.
+//!   Literals inside call arguments, filters and pseudo-class arguments always stay on one line,
+//!   like the call or filter around them.
 //! - Strings, numbers and durations are re-emitted exactly as written (escapes, interpolations,
 //!   raw and multi-line forms, `1_000`, `1.5s` are kept); parentheses are kept as written.
 //! - Comments are never dropped or reordered. A comment on its own line stays on its own line,
@@ -619,7 +621,7 @@ impl<'a> Printer<'a> {
                 self.out.push_str(&class.name);
                 if let Some(arg) = arg {
                     self.out.push('(');
-                    self.expr(arg);
+                    self.comma_list(std::slice::from_ref(arg));
                     self.out.push(')');
                 }
             }
@@ -671,13 +673,17 @@ impl<'a> Printer<'a> {
             })
     }
 
+    /// Call arguments and filter predicates: one line, literals inside them included (breaking
+    /// a list in the middle of `span[…]` would scatter the filter over lines).
     fn comma_list(&mut self, items: &[Expr]) {
+        let was_flat = std::mem::replace(&mut self.flat, true);
         for (i, a) in items.iter().enumerate() {
             if i > 0 {
                 self.out.push_str(", ");
             }
             self.expr(a);
         }
+        self.flat = was_flat;
     }
 
     /// A list or object: on one line when it fits, else one element per line.
