@@ -975,10 +975,8 @@ impl<'a> Checker<'a> {
                 }
                 self.validate_regex(rhs);
             }
-            BinaryOp::In => {
-                if !(rt.is_open() || matches!(rt, Ty::List | Ty::Object | Ty::Str)) {
-                    self.mismatch(rhs, rt, "a list");
-                }
+            BinaryOp::In if !(rt.is_open() || matches!(rt, Ty::List | Ty::Object | Ty::Str)) => {
+                self.mismatch(rhs, rt, "a list");
             }
             _ => {}
         }
@@ -1226,8 +1224,6 @@ impl<'a> Checker<'a> {
         let si = sc.step?;
         let segs: Vec<&str> = p.segments.iter().map(|s| s.name.as_str()).collect();
         let test = &program.tests[ti];
-        // (producing test, its step, capture name) and how the reference was spelt.
-        let target: Option<(usize, usize, &str)>;
         let mut candidates: Vec<String> = Vec::new();
         let mut reached = false;
         let resolve_in = |tt: usize, rest: &[&str], candidates: &mut Vec<String>, reached: &mut bool| -> Option<(usize, usize, String)> {
@@ -1256,7 +1252,8 @@ impl<'a> Checker<'a> {
         {
             found = resolve_in(tt, &segs[1..], &mut candidates, &mut reached);
         }
-        target = found.as_ref().map(|(a, b, c)| (*a, *b, c.as_str()));
+        // (producing test, its step, capture name) and how the reference was spelt.
+        let target: Option<(usize, usize, &str)> = found.as_ref().map(|(a, b, c)| (*a, *b, c.as_str()));
         match target {
             Some((tt, ts, name)) => {
                 if tt == ti && ts >= si {

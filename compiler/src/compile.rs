@@ -266,6 +266,7 @@ impl Driver {
             if state[start] != 0 {
                 continue;
             }
+            #[allow(clippy::type_complexity)]
             let mut stack: Vec<(usize, Vec<(usize, usize)>, usize)> = vec![(start, self.edges(start), 0)];
             state[start] = 1;
             while let Some((node, edges, pos)) = stack.last_mut() {

@@ -503,12 +503,12 @@ fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
                     {
                         i += 1
                     }
-                    b'"' if k == StrKind::Multi => {
-                        if b[i..].starts_with(b"\"\"\"") {
-                            stack.pop();
-                            i += 2;
-                        }
+                    b'"' if k == StrKind::Multi && b[i..].starts_with(b"\"\"\"") => {
+                        stack.pop();
+                        i += 2;
                     }
+                    // A lone `"` inside `"""…"""` is text.
+                    b'"' if k == StrKind::Multi => {}
                     b'"' => {
                         stack.pop();
                     }

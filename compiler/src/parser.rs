@@ -12,7 +12,7 @@ use crate::span::{FileId, Span};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, missing_docs, unused, unused_qualifications)]
+    #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs, unused, unused_qualifications)]
     grammar
 );
 
@@ -267,7 +267,7 @@ impl Ctx {
         while i < bytes.len() {
             // Copy the run of plain text up to the next `\` or `${` in one go.
             let run_end = text[i..]
-                .find(|c| c == '\\' || c == '$')
+                .find(['\\', '$'])
                 .map_or(text.len(), |k| i + k);
             if run_end > i {
                 buf.push_str(&text[i..run_end]);
@@ -689,7 +689,7 @@ fn format_duration(ns: u64) -> String {
         (1_000, "us"),
     ];
     for (per, unit) in UNITS {
-        if ns != 0 && ns % per == 0 {
+        if ns != 0 && ns.is_multiple_of(per) {
             return format!("{}{unit}", ns / per);
         }
     }

@@ -5,7 +5,7 @@ mod common;
 use common::{TASTE, expr_ok, parse_ok, render_diagnostics, snapshot};
 use tbt_compiler::ast::{ExprKind, ItemKind};
 use tbt_compiler::parser;
-use tbt_compiler::{Code, FileId};
+use tbt_compiler::FileId;
 
 #[test]
 fn taste() {

@@ -92,7 +92,7 @@ fn brackets_nested_ten_thousand_deep() {
         assert_eq!(parsed.diagnostics.iter().filter(|d| d.code == Code::NestingTooDeep).count(), 1);
         // Parsing went on after the over-deep region.
         assert_eq!(parsed.file.items.len(), 2, "{open}");
-        let d = &parsed.diagnostics.iter().find(|d| d.code == Code::NestingTooDeep).unwrap();
+        let d = &parsed.diagnostics.iter().find(|d| d.code == Code::NestingTooDeep).expect("reported");
         assert_eq!(d.span().start as usize, 8 + tbt_compiler::lexer::MAX_NESTING);
     }
     // Unclosed: the rest of the file is the over-deep region.
