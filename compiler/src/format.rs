@@ -140,6 +140,9 @@ struct Printer<'a> {
     last_end: usize,
     /// Printing a tentative one-line form: nested lists and objects do not try to break.
     flat: bool,
+    /// Set when an expression was copied verbatim while an earlier comment was still unprinted:
+    /// that comment sits between the tokens of the statement, which must then be copied whole.
+    stray: bool,
 }
 
 impl<'a> Printer<'a> {
@@ -152,6 +155,7 @@ impl<'a> Printer<'a> {
             indent: 0,
             last_end: 0,
             flat: false,
+            stray: false,
         }
     }
 
@@ -283,16 +287,37 @@ impl<'a> Printer<'a> {
     /// between its tokens outside any expression; then that source range is copied instead.
     fn header(&mut self, start: usize, end: usize, print: impl FnOnce(&mut Self)) {
         let cp = self.checkpoint();
+        self.stray = false;
         print(self);
-        if self.comment_before(end).is_some() {
+        if std::mem::take(&mut self.stray) || self.comment_before(end).is_some() {
             self.rollback(cp);
             let text = self.src[start..end].trim_end();
             self.verbatim(start, start + text.len());
+        } else {
+            self.last_end = end;
+        }
+    }
+
+    /// What goes between a header and its block's `{`: a space, or a line break when the
+    /// (verbatim) header ends with a comment, as in `expect response # why` + `{` below.
+    fn before_block(&mut self) {
+        let ends_in_comment = self.next > 0 && {
+            let c = self.comments[self.next - 1].span;
+            (c.start as usize) < self.last_end && self.last_end <= c.end as usize
+        };
+        if ends_in_comment {
+            self.out.push('\n');
+            self.write_indent();
+        } else {
+            self.out.push(' ');
         }
     }
 
     /// Copies `start..end` of the source, re-indented by as much as its first line moved.
     fn verbatim(&mut self, start: usize, end: usize) {
+        if self.comment_before(start).is_some() {
+            self.stray = true;
+        }
         while self.comment_before(end).is_some() {
             self.next += 1;
         }
@@ -399,7 +424,7 @@ impl<'a> Printer<'a> {
                     p.out.push_str("service ");
                     p.out.push_str(&s.name.name);
                 });
-                self.out.push(' ');
+                self.before_block();
                 self.block(Span::new(FileId(0), open, end), &s.body, Self::directive);
             }
             ItemKind::Test(t) => {
@@ -411,7 +436,7 @@ impl<'a> Printer<'a> {
                         p.text(title.span);
                     }
                 });
-                self.out.push(' ');
+                self.before_block();
                 self.block(t.body_span, &t.body, Self::stmt);
             }
             ItemKind::Error => self.verbatim(start, end),
@@ -441,7 +466,7 @@ impl<'a> Printer<'a> {
                     p.out.push_str("step ");
                     p.out.push_str(&st.name.name);
                 });
-                self.out.push(' ');
+                self.before_block();
                 self.block(st.body_span, &st.body, Self::stmt);
             }
             StmtKind::Trigger(t) => self.trigger(start, end, t),
@@ -482,7 +507,7 @@ impl<'a> Printer<'a> {
             }
         });
         if let Some(span) = t.options_span {
-            self.out.push(' ');
+            self.before_block();
             self.block(span, &t.options, Self::directive);
         }
     }
@@ -526,7 +551,7 @@ impl<'a> Printer<'a> {
             }
         });
         if let Some(b) = block {
-            self.out.push(' ');
+            self.before_block();
             self.block(b.span, &b.stmts, Self::block_stmt);
         }
     }

@@ -318,33 +318,40 @@ fn collect_tbt(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_repository_file_and_test_input_keeps_its_promises() {
+/// Every `.tbt` file under the repository root that parses without errors (skipping `target`,
+/// hidden directories and directories named `err`), with its text.
+fn repository_files() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
-    collect_tbt(&root, &mut files);
-    files.sort();
-    let mut checked = 0;
-    for path in &files {
-        let Ok(src) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        if parser::parse(FileId(0), &src)
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
-        {
-            continue;
-        }
-        let out = format(&src).unwrap_or_else(|_| panic!("{} does not format", path.display()));
-        check_promises(&src, &out);
-        checked += 1;
-    }
+    let mut paths = Vec::new();
+    collect_tbt(&root, &mut paths);
+    paths.sort();
+    let files: Vec<_> = paths
+        .into_iter()
+        .filter_map(|path| {
+            let src = std::fs::read_to_string(&path).ok()?;
+            let parsed = parser::parse(FileId(0), &src);
+            let ok = !parsed
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error);
+            ok.then_some((path, src))
+        })
+        .collect();
     assert!(
-        checked >= 5,
-        "found only {checked} formattable .tbt files under {}",
+        files.len() >= 5,
+        "only {} formattable .tbt files under {}",
+        files.len(),
         root.display()
     );
+    files
+}
+
+#[test]
+fn every_repository_file_and_test_input_keeps_its_promises() {
+    for (path, src) in repository_files() {
+        let out = format(&src).unwrap_or_else(|_| panic!("{} does not format", path.display()));
+        check_promises(&src, &out);
+    }
     let inputs = [
         MESSY_ITEMS,
         MESSY_STATEMENTS,
@@ -357,6 +364,36 @@ fn every_repository_file_and_test_input_keeps_its_promises() {
         let out = format(src).expect("test inputs format");
         check_promises(src, &out);
     }
+}
+
+/// A comment (and line break) inserted at every blank of the test inputs: wherever the result
+/// still parses, formatting keeps its promises. This drives the verbatim fallbacks hard.
+#[test]
+fn a_comment_anywhere_keeps_the_promises() {
+    let repository = repository_files();
+    let inputs = [MESSY_STATEMENTS, LONG_LITERALS, COMMENTS];
+    let inputs = inputs.iter().chain(EDGE_CASES).copied();
+    let mut checked = 0;
+    for src in inputs.chain(repository.iter().map(|(_, src)| src.as_str())) {
+        for (i, c) in src.char_indices() {
+            if c != ' ' && c != '\n' {
+                continue;
+            }
+            let mutated = format!("{}# injected\n{}", &src[..i], &src[i..]);
+            let parsed = parser::parse(FileId(0), &mutated);
+            if parsed
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error)
+            {
+                continue;
+            }
+            let out = format(&mutated).expect("parses, so formats");
+            check_promises(&mutated, &out);
+            checked += 1;
+        }
+    }
+    assert!(checked > 500, "only {checked} mutations parsed");
 }
 
 // ---------------------------------------------------------------------------------------------
