@@ -22,8 +22,11 @@
 //!   Filters `span[a == 1, b == 2]`, calls and parameter lists stay on one line.
 //! - A list or object literal stays on one line when it ends within 100 columns, holds no line
 //!   break and no comment; otherwise it has one element per line, each followed by a comma.
-//!   Literals inside call arguments, filters and pseudo-class arguments always stay on one line,
-//!   like the call or filter around them.
+//!   Literals inside call arguments, filters and pseudo-class arguments stay on one line, like
+//!   the call or filter around them, unless they hold comments.
+//! - Comments between the elements of a list or object keep their place in the one-element-per-
+//!   line layout: at the end of the `[`/`{` line or of an element's line when they were written
+//!   there, else on their own line before the next element or the closing bracket.
 //! - Strings, numbers and durations are re-emitted exactly as written (escapes, interpolations,
 //!   raw and multi-line forms, `1_000`, `1.5s` are kept); parentheses are kept as written.
 //! - Comments are never dropped or reordered. A comment on its own line stays on its own line,
@@ -38,12 +41,14 @@
 //!
 //! Comments are not nodes of the tree, so inside an expression there is no canonical place to
 //! put one: moving it would detach it from the code it explains, and a comment must be followed
-//! by a line break, which the canonical one-line forms cannot hold. So the smallest expression
-//! that has a comment between its own tokens is printed as its source text, only re-indented by
-//! the amount its first line moved (lines inside multi-line strings are never touched). A comment
-//! between the tokens of a statement itself (say `let x = # why` followed by the value on the
-//! next line) makes the whole statement, or the header of a block statement up to its `{`,
-//! verbatim in the same way. Both are idempotent: a second run finds the text already in place.
+//! by a line break, which the canonical one-line forms cannot hold. Lists and objects are the
+//! exception (see above): between their elements there is a natural place. Otherwise the
+//! smallest expression that has a comment between its own tokens is printed as its source text,
+//! only re-indented by the amount its first line moved (lines inside multi-line strings are never
+//! touched). A comment between the tokens of a statement itself (say `let x = # why` with the
+//! value on the next line) makes the whole statement, or the header of a block statement up to
+//! its `{`, verbatim in the same way; when such a header ends with the comment, the `{` goes on
+//! the next line. All of this is idempotent: a second run finds the text already in place.
 
 use crate::ast::{
     self, BlockStmt, BlockStmtKind, Comment, Directive, Expect, ExpectKind, Expr, ExprKind, Item,
@@ -598,7 +603,20 @@ impl<'a> Printer<'a> {
     // Expressions
 
     fn expr(&mut self, e: &Expr) {
-        if self.has_own_comment(e) {
+        // Comments between the elements of a list or object are laid out by `seq`; anywhere else
+        // between an expression's own tokens they make it verbatim.
+        let laid_out = match &e.kind {
+            ExprKind::List(_) => true,
+            ExprKind::Object(entries) => !entries.iter().any(|(k, v)| {
+                self.has_comment(Span {
+                    start: k.span.end,
+                    end: v.span.start,
+                    ..k.span
+                })
+            }),
+            _ => false,
+        };
+        if !laid_out && self.has_own_comment(e) {
             self.verbatim(e.span.start as usize, e.span.end as usize);
             return;
         }
@@ -614,12 +632,20 @@ impl<'a> Printer<'a> {
                 self.comma_list(args);
                 self.out.push(')');
             }
-            ExprKind::List(items) => self.seq(e.span, ('[', ']'), items, Self::expr),
-            ExprKind::Object(entries) => self.seq(e.span, ('{', '}'), entries, |p, (k, v)| {
-                p.text(k.span);
-                p.out.push_str(": ");
-                p.expr(v);
-            }),
+            ExprKind::List(items) => {
+                self.seq(e.span, ('[', ']'), items, |e| e.span, Self::expr);
+            }
+            ExprKind::Object(entries) => self.seq(
+                e.span,
+                ('{', '}'),
+                entries,
+                |(k, v)| k.span.to(v.span),
+                |p, (k, v)| {
+                    p.text(k.span);
+                    p.out.push_str(": ");
+                    p.expr(v);
+                },
+            ),
             ExprKind::Unary { op, expr } => {
                 self.out.push_str(match op {
                     UnaryOp::Neg => "-",
@@ -711,20 +737,34 @@ impl<'a> Printer<'a> {
         self.flat = was_flat;
     }
 
-    /// A list or object: on one line when it fits, else one element per line.
+    /// A list or object: on one line when it fits, else one element per line. Comments between
+    /// elements keep their place: after `[`/`{` or after an element's comma when they were on
+    /// that line, else on their own line before the next element or the closing bracket.
     fn seq<T>(
         &mut self,
         span: Span,
         (open, close): (char, char),
         items: &[T],
+        elem: fn(&T) -> Span,
         print: fn(&mut Self, &T),
     ) {
-        if items.is_empty() {
+        // Comments between the elements (not inside one) force one element per line.
+        let own_comments = self.comments[self.next..]
+            .iter()
+            .skip_while(|c| c.span.start < span.start)
+            .take_while(|c| c.span.start < span.end)
+            .any(|c| {
+                !items.iter().any(|i| {
+                    let s = elem(i);
+                    s.start <= c.span.start && c.span.end <= s.end
+                })
+            });
+        if items.is_empty() && !own_comments {
             self.out.push(open);
             self.out.push(close);
             return;
         }
-        let try_flat = self.flat || !self.has_comment(span);
+        let try_flat = !own_comments && (self.flat || !self.has_comment(span));
         if try_flat {
             let cp = self.checkpoint();
             let was_flat = self.flat;
@@ -751,18 +791,54 @@ impl<'a> Printer<'a> {
             }
             self.rollback(cp);
         }
+        let close_at = (span.end as usize).saturating_sub(1);
         self.out.push(open);
+        self.comment_on_line(span.start as usize + 1, close_at);
         self.indent += 1;
         for item in items {
+            let s = elem(item);
             self.out.push('\n');
+            while let Some(c) = self.comment_before(s.start as usize) {
+                self.write_indent();
+                self.out.push_str(self.comment_text(c));
+                self.out.push('\n');
+                self.next += 1;
+            }
             self.write_indent();
             print(self, item);
             self.out.push(',');
+            self.comment_on_line(s.end as usize, close_at);
+        }
+        while let Some(c) = self.comment_before(close_at) {
+            self.out.push('\n');
+            self.write_indent();
+            self.out.push_str(self.comment_text(c));
+            self.next += 1;
         }
         self.indent -= 1;
         self.out.push('\n');
         self.write_indent();
         self.out.push(close);
+    }
+
+    /// Prints, after a space, the next comment if it follows source offset `from` on the same
+    /// line with only blanks and commas between, and starts before `before`.
+    fn comment_on_line(&mut self, from: usize, before: usize) {
+        let Some(c) = self.comments.get(self.next) else {
+            return;
+        };
+        let start = c.span.start as usize;
+        if start < from || start >= before {
+            return;
+        }
+        if self.src[from..start]
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\x0c' | b','))
+        {
+            self.out.push(' ');
+            self.out.push_str(self.comment_text(c));
+            self.next += 1;
+        }
     }
 }
 
