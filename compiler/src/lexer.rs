@@ -391,8 +391,8 @@ fn number_error(lex: &mut RawLexer<'_>, message: String) {
     lex.extras.diagnostics.push(Diagnostic::new(Code::InvalidNumber, span, message));
 }
 
-fn digits(s: &str) -> String {
-    s.chars().filter(|c| *c != '_').collect()
+fn digits(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('_') { s.replace('_', "").into() } else { s.into() }
 }
 
 fn lex_int(lex: &mut RawLexer<'_>) -> i64 {
@@ -434,7 +434,7 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
         return 0;
     };
     let number = digits(number);
-    let (whole, frac) = number.split_once('.').unwrap_or((&number, ""));
+    let (whole, frac) = number.split_once('.').unwrap_or((&*number, ""));
     let whole: Option<u128> = whole.parse().ok();
     let mut frac_nanos: u128 = 0;
     let mut scale: u128 = 1;
@@ -474,6 +474,20 @@ pub fn scan_string(text: &str) -> (usize, StrKind, bool) {
     } else {
         (StrKind::Normal, 1)
     };
+    // Fast path, no allocation: a literal without interpolation.
+    if kind != StrKind::Multi {
+        let mut i = start;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => return (i + 1, kind, true),
+                b'\\' if kind == StrKind::Normal && b.get(i + 1) != Some(&b'\n') => i += 1,
+                b'$' if kind == StrKind::Normal && b.get(i + 1) == Some(&b'{') => break,
+                b'\n' => return (i, kind, false),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
     match scan(b, start, vec![Frame::Str(kind)]) {
         Some(end) => (end, kind, true),
         None => (text.find('\n').unwrap_or(text.len()), kind, false),
@@ -920,5 +934,14 @@ impl<'src> Iterator for Lexer<'src> {
             self.can_end = tok.can_end_statement();
             return Some(Ok((start, tok, end)));
         }
+    }
+}
+
+impl<'src> Token<'src> {
+    /// The token `text` lexes to when it is exactly one token (a keyword or an identifier, say).
+    pub fn lexer_token(text: &'src str) -> Option<Token<'src>> {
+        let mut lex = Token::lexer(text);
+        let tok = lex.next()?.ok()?;
+        (lex.span().end == text.len() && lex.next().is_none()).then_some(tok)
     }
 }

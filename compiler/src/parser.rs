@@ -136,6 +136,11 @@ fn line_start(src: &str, offset: usize) -> usize {
     src.get(..offset).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1)
 }
 
+/// Moves boxed grammar symbols into a plain vector (see the note on boxing in the grammar).
+pub(crate) fn unbox<T>(v: Vec<Box<T>>) -> Vec<T> {
+    v.into_iter().map(|b| *b).collect()
+}
+
 /// State shared by the grammar's actions: where spans point and what went wrong.
 pub(crate) struct Ctx {
     file: FileId,
@@ -374,6 +379,13 @@ impl Ctx {
             );
             return Expr { span: whole, kind: ExprKind::Error };
         }
+        // Fast path for the common `${name}` / `${step.capture}`: no parser needed.
+        let trimmed = inner.trim();
+        let lead = inner.len() - inner.trim_start().len();
+        if is_plain_path(trimmed) {
+            let path = self.path(inner_start + lead, trimmed);
+            return Expr { span: path.span, kind: ExprKind::Path(path) };
+        }
         self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
     }
 
@@ -392,6 +404,25 @@ impl Ctx {
         };
         self.interpolations -= 1;
         expr
+    }
+}
+
+/// True for `a` or `a.b.c` where no segment is a keyword that cannot stand alone in an expression
+/// (segments of dotted names may be keywords; a lone keyword goes through the parser).
+fn is_plain_path(text: &str) -> bool {
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if text.contains('.') {
+        text.split('.').all(ident)
+    } else {
+        ident(text)
+            && matches!(
+                lexer::Token::lexer_token(text),
+                Some(lexer::Token::Ident(_) | lexer::Token::Service)
+            )
     }
 }
 
