@@ -1,7 +1,11 @@
 //! Throughput check: `cargo run --release --example parse_bench [MB]` parses a generated file.
 fn main() {
-    let mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
-    let unit = std::fs::read_to_string("compiler/tests/common/taste.tbt").expect("run from the workspace root");
+    let mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
+    let unit = std::fs::read_to_string("compiler/tests/common/taste.tbt")
+        .expect("run from the workspace root");
     let unit = unit.replace("test place_order", "test t_NUM");
     let mut src = String::new();
     let mut i = 0;
@@ -34,7 +38,14 @@ fn main() {
 /// User + system CPU time of this thread (Linux), so that a busy machine does not skew the rate.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum());
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
     ticks / 100.0
 }

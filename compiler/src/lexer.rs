@@ -82,7 +82,11 @@ impl StrTok<'_> {
             StrKind::Raw => (2, 1),
             StrKind::Multi => (3, 3),
         };
-        let end = if self.terminated { self.raw.len() - close } else { self.raw.len() };
+        let end = if self.terminated {
+            self.raw.len() - close
+        } else {
+            self.raw.len()
+        };
         open.min(end)..end
     }
 }
@@ -388,18 +392,27 @@ type RawLexer<'src> = logos::Lexer<'src, Token<'src>>;
 
 fn number_error(lex: &mut RawLexer<'_>, message: String) {
     let span = lex.extras.span(lex.span().start, lex.span().end);
-    lex.extras.diagnostics.push(Diagnostic::new(Code::InvalidNumber, span, message));
+    lex.extras
+        .diagnostics
+        .push(Diagnostic::new(Code::InvalidNumber, span, message));
 }
 
 fn digits(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('_') { s.replace('_', "").into() } else { s.into() }
+    if s.contains('_') {
+        s.replace('_', "").into()
+    } else {
+        s.into()
+    }
 }
 
 fn lex_int(lex: &mut RawLexer<'_>) -> i64 {
     match digits(lex.slice()).parse() {
         Ok(v) => v,
         Err(_) => {
-            number_error(lex, format!("integer `{}` does not fit in 64 bits", lex.slice()));
+            number_error(
+                lex,
+                format!("integer `{}` does not fit in 64 bits", lex.slice()),
+            );
             0
         }
     }
@@ -424,7 +437,9 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 
 fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     let text = lex.slice();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let Some(per_unit) = unit_nanos(unit) else {
         number_error(
@@ -448,7 +463,10 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     match total.and_then(|t| u64::try_from(t).ok()) {
         Some(v) => v,
         None => {
-            number_error(lex, format!("duration `{text}` is too long (the maximum is about 584 years)"));
+            number_error(
+                lex,
+                format!("duration `{text}` is too long (the maximum is about 584 years)"),
+            );
             0
         }
     }
@@ -502,7 +520,9 @@ pub fn interpolation_end(text: &str, from: usize) -> Option<usize> {
 fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
     // A line break is allowed only when every string around it is multi-line.
     let newline_ok = |stack: &[Frame]| {
-        stack.iter().all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
+        stack
+            .iter()
+            .all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
     };
     while let Some(top) = stack.last_mut() {
         let c = *b.get(i)?;
@@ -517,12 +537,11 @@ fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
                     {
                         i += 1
                     }
-                    b'"' if k == StrKind::Multi => {
-                        if b[i..].starts_with(b"\"\"\"") {
-                            stack.pop();
-                            i += 2;
-                        }
+                    b'"' if k == StrKind::Multi && b[i..].starts_with(b"\"\"\"") => {
+                        stack.pop();
+                        i += 2;
                     }
+                    b'"' if k == StrKind::Multi => {}
                     b'"' => {
                         stack.pop();
                     }
@@ -578,14 +597,24 @@ fn lex_string_common<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
         } else {
             "unterminated string"
         };
-        let close = if kind == StrKind::Multi { "\"\"\"" } else { "\"" };
+        let close = if kind == StrKind::Multi {
+            "\"\"\""
+        } else {
+            "\""
+        };
         lex.extras.diagnostics.push(
             Diagnostic::new(Code::UnterminatedString, span, what)
                 .with_label("this string is not closed")
                 .with_help(format!("close it with `{close}`")),
         );
     }
-    StrTok { raw, kind, terminated, depth: 0, ops: 0 }
+    StrTok {
+        raw,
+        kind,
+        terminated,
+        depth: 0,
+        ops: 0,
+    }
 }
 
 fn lex_string<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
@@ -641,7 +670,11 @@ pub enum LexError {}
 impl<'src> Lexer<'src> {
     /// Lexes `text`, whose first byte is at offset `base` of `file`.
     pub fn new(file: FileId, text: &'src str, base: usize) -> Self {
-        let extras = Extras { file, base, diagnostics: Vec::new() };
+        let extras = Extras {
+            file,
+            base,
+            diagnostics: Vec::new(),
+        };
         Lexer {
             inner: Token::lexer_with_extras(text, extras),
             brackets: Vec::new(),
@@ -659,7 +692,11 @@ impl<'src> Lexer<'src> {
     /// parentheses, and `depth` levels of nesting and `ops` operators are already open around it.
     pub fn embedded(file: FileId, text: &'src str, base: usize, depth: usize, ops: u32) -> Self {
         let mut lexer = Lexer::new(file, text, base);
-        lexer.brackets.push(Open { bracket: b'(', outer_ops: ops, start_ops: ops });
+        lexer.brackets.push(Open {
+            bracket: b'(',
+            outer_ops: ops,
+            start_ops: ops,
+        });
         lexer.floor = 1;
         lexer.outer_depth = depth;
         lexer.ops = ops;
@@ -680,7 +717,13 @@ impl<'src> Lexer<'src> {
     }
 
     fn in_parens(&self) -> bool {
-        matches!(self.brackets.last(), Some(Open { bracket: b'(' | b'[', .. }))
+        matches!(
+            self.brackets.last(),
+            Some(Open {
+                bracket: b'(' | b'[',
+                ..
+            })
+        )
     }
 
     fn element_start(&self) -> u32 {
@@ -701,8 +744,12 @@ impl<'src> Lexer<'src> {
             return;
         }
         diags.push(
-            Diagnostic::new(Code::InvalidToken, span, format!("invalid character `{}`", ch.escape_debug()))
-                .with_label("no token starts with this character"),
+            Diagnostic::new(
+                Code::InvalidToken,
+                span,
+                format!("invalid character `{}`", ch.escape_debug()),
+            )
+            .with_label("no token starts with this character"),
         );
     }
 
@@ -768,7 +815,11 @@ impl<'src> Lexer<'src> {
         while let Some((tok, r)) = self.raw_next() {
             let boundary = open == 0
                 && match tok {
-                    Token::Comma | Token::Semi | Token::RParen | Token::RBracket | Token::RBrace => true,
+                    Token::Comma
+                    | Token::Semi
+                    | Token::RParen
+                    | Token::RBracket
+                    | Token::RBrace => true,
                     Token::Newline => can_end && !self.in_parens(),
                     _ => false,
                 };
@@ -792,7 +843,10 @@ impl<'src> Lexer<'src> {
     /// bracket that matches nothing is left to the parser to report.
     fn close(&mut self, open: u8) {
         let floor = self.floor;
-        if let Some(pos) = self.brackets[floor..].iter().rposition(|b| b.bracket == open) {
+        if let Some(pos) = self.brackets[floor..]
+            .iter()
+            .rposition(|b| b.bracket == open)
+        {
             self.ops = self.brackets[floor + pos].outer_ops;
             self.brackets.truncate(floor + pos);
         }
@@ -902,7 +956,11 @@ impl<'src> Iterator for Lexer<'src> {
                         return Some(Ok((start, Token::TooDeep, end)));
                     }
                     let bracket = tok.symbol().as_bytes()[0];
-                    self.brackets.push(Open { bracket, outer_ops: self.ops, start_ops: self.ops + 1 });
+                    self.brackets.push(Open {
+                        bracket,
+                        outer_ops: self.ops,
+                        start_ops: self.ops + 1,
+                    });
                     self.ops += 1;
                 }
                 Token::RParen => self.close(b'('),
@@ -921,7 +979,9 @@ impl<'src> Iterator for Lexer<'src> {
                             Diagnostic::new(
                                 Code::NestingTooDeep,
                                 span,
-                                format!("expression nested more than {MAX_OPERATORS} operators deep"),
+                                format!(
+                                    "expression nested more than {MAX_OPERATORS} operators deep"
+                                ),
                             )
                             .with_label("the rest of this expression is skipped")
                             .with_help("split the expression with `let` bindings"),

@@ -7,13 +7,88 @@ use tbt_compiler::parser;
 
 /// Pieces of the language, glued together at random.
 const TOKENS: &[&str] = &[
-    "import", "as", "let", "secret", "matcher", "service", "test", "step", "after", "before",
-    "timeout", "settle", "trigger", "expect", "no", "by", "response", "trace", "any", "and", "or",
-    "not", "contains", "matches", "in", "true", "false", "null", "at", "within", "span", "http",
-    "x", "db.query.text", "service.name", "(", ")", "[", "]", "{", "}", ",", ":", ";", "=", "==",
-    "!=", "<", "<=", ">", ">=", ">>", "~>", "|", "??", "+", "-", "*", "/", "1", "2.5", "10ms",
-    "99999999999999999999", "\"s\"", "\"${x}\"", "\"${", "\"", "r\"raw\"", "\"\"\"", "}\"",
-    "\"a\\q\"", "# c\n", "## d\n", "\n", " ", "\t", "@", "é", "\0", "1min", "${", "\\",
+    "import",
+    "as",
+    "let",
+    "secret",
+    "matcher",
+    "service",
+    "test",
+    "step",
+    "after",
+    "before",
+    "timeout",
+    "settle",
+    "trigger",
+    "expect",
+    "no",
+    "by",
+    "response",
+    "trace",
+    "any",
+    "and",
+    "or",
+    "not",
+    "contains",
+    "matches",
+    "in",
+    "true",
+    "false",
+    "null",
+    "at",
+    "within",
+    "span",
+    "http",
+    "x",
+    "db.query.text",
+    "service.name",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ";",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    ">>",
+    "~>",
+    "|",
+    "??",
+    "+",
+    "-",
+    "*",
+    "/",
+    "1",
+    "2.5",
+    "10ms",
+    "99999999999999999999",
+    "\"s\"",
+    "\"${x}\"",
+    "\"${",
+    "\"",
+    "r\"raw\"",
+    "\"\"\"",
+    "}\"",
+    "\"a\\q\"",
+    "# c\n",
+    "## d\n",
+    "\n",
+    " ",
+    "\t",
+    "@",
+    "é",
+    "\0",
+    "1min",
+    "${",
+    "\\",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -34,9 +109,18 @@ fn check_spans(src: &str) {
     for d in &parsed.diagnostics {
         for l in &d.labels {
             assert!(l.span.start <= l.span.end, "{d:?}");
-            assert!(l.span.end as usize <= src.len(), "span past the end: {d:?} in {src:?}");
-            assert!(src.is_char_boundary(l.span.start as usize), "{d:?} in {src:?}");
-            assert!(src.is_char_boundary(l.span.end as usize), "{d:?} in {src:?}");
+            assert!(
+                l.span.end as usize <= src.len(),
+                "span past the end: {d:?} in {src:?}"
+            );
+            assert!(
+                src.is_char_boundary(l.span.start as usize),
+                "{d:?} in {src:?}"
+            );
+            assert!(
+                src.is_char_boundary(l.span.end as usize),
+                "{d:?} in {src:?}"
+            );
         }
     }
 }
