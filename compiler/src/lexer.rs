@@ -19,6 +19,15 @@
 //!   (TBT0006) and the whole region up to its matching bracket becomes one [`Token::TooDeep`], which
 //!   the grammar accepts as an erroneous expression. The trees later phases walk recursively are
 //!   therefore never deeper than the limit allows.
+//! - **Operator limit.** Operators chained in one element of an expression (reset at `,`, at a
+//!   statement boundary and when a bracket closes) are counted; beyond [`MAX_OPERATORS`] the rest
+//!   of the element becomes one [`Token::TooDeep`] (TBT0006). Together with the nesting limit this
+//!   bounds the depth of every expression tree, so `1 + 1 + … + 1` a million times long cannot
+//!   overflow the stack of whatever walks or drops the tree later.
+//! - **Unclosed brackets.** Inside `(` or `[`, a line that starts with a keyword that can only
+//!   start a statement (`let`, `test`, `expect`, …) means a bracket was left open: the open
+//!   parentheses are dropped and the line break is emitted, so the parser reports the missing
+//!   bracket once and recovers at that line instead of swallowing the rest of the file.
 //! - **Invalid characters** are reported (TBT0003, adjacent ones merged) and skipped.
 //!
 //! The lexer never fails: problems become diagnostics, and the token stream goes on.

@@ -545,17 +545,16 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
             continue;
         }
-        let word = name.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
-        let plain = matches!(
+        // Token classes read as words, keywords and punctuation as code.
+        let class = matches!(
             name,
             "identifier" | "dotted name" | "integer" | "float" | "duration" | "string" | "newline"
         );
-        out.push(if word && plain {
+        out.push(if class {
             name.to_string()
         } else {
             format!("`{name}`")
         });
-        let _ = word;
     }
     match out.len() {
         0 => None,

@@ -173,8 +173,16 @@ fn long_operator_chains_do_not_overflow() {
         let src = format!("let a = {}1\nlet b = 2\n", format!("1{op}").repeat(n));
         let parsed = parser::parse(FileId(0), &src);
         assert_eq!(parsed.file.items.len(), 2);
+        let codes: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec![Code::NestingTooDeep], "{op}");
         drop(parsed);
     }
+    // Below the limit, nothing is reported.
+    let src = format!(
+        "let a = {}1\n",
+        "1 + ".repeat(tbt_compiler::lexer::MAX_OPERATORS as usize - 1)
+    );
+    assert!(parser::parse(FileId(0), &src).diagnostics.is_empty());
     let src = format!("let a = {}1\n", "not -".repeat(n));
     let parsed = parser::parse(FileId(0), &src);
     drop(parsed);

@@ -163,7 +163,11 @@ fn expr() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 300 } else { 3000 }))]
+    // PROPTEST_CASES=100000 for a longer hunt.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(debug_assertions) { 300 } else { 3000 })
+    ))]
 
     #[test]
     fn arbitrary_strings_never_panic(src in any::<String>()) {
