@@ -19,6 +19,15 @@
 //!   (TBT0006) and the whole region up to its matching bracket becomes one [`Token::TooDeep`], which
 //!   the grammar accepts as an erroneous expression. The trees later phases walk recursively are
 //!   therefore never deeper than the limit allows.
+//! - **Operator limit.** Operators chained in one element of an expression (reset at `,`, at a
+//!   statement boundary and when a bracket closes) are counted; beyond [`MAX_OPERATORS`] the rest
+//!   of the element becomes one [`Token::TooDeep`] (TBT0006). Together with the nesting limit this
+//!   bounds the depth of every expression tree, so `1 + 1 + … + 1` a million times long cannot
+//!   overflow the stack of whatever walks or drops the tree later.
+//! - **Unclosed brackets.** Inside `(` or `[`, a line that starts with a keyword that can only
+//!   start a statement (`let`, `test`, `expect`, …) means a bracket was left open: the open
+//!   parentheses are dropped and the line break is emitted, so the parser reports the missing
+//!   bracket once and recovers at that line instead of swallowing the rest of the file.
 //! - **Invalid characters** are reported (TBT0003, adjacent ones merged) and skipped.
 //!
 //! The lexer never fails: problems become diagnostics, and the token stream goes on.
@@ -82,7 +91,11 @@ impl StrTok<'_> {
             StrKind::Raw => (2, 1),
             StrKind::Multi => (3, 3),
         };
-        let end = if self.terminated { self.raw.len() - close } else { self.raw.len() };
+        let end = if self.terminated {
+            self.raw.len() - close
+        } else {
+            self.raw.len()
+        };
         open.min(end)..end
     }
 }
@@ -388,18 +401,27 @@ type RawLexer<'src> = logos::Lexer<'src, Token<'src>>;
 
 fn number_error(lex: &mut RawLexer<'_>, message: String) {
     let span = lex.extras.span(lex.span().start, lex.span().end);
-    lex.extras.diagnostics.push(Diagnostic::new(Code::InvalidNumber, span, message));
+    lex.extras
+        .diagnostics
+        .push(Diagnostic::new(Code::InvalidNumber, span, message));
 }
 
-fn digits(s: &str) -> String {
-    s.chars().filter(|c| *c != '_').collect()
+fn digits(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('_') {
+        s.replace('_', "").into()
+    } else {
+        s.into()
+    }
 }
 
 fn lex_int(lex: &mut RawLexer<'_>) -> i64 {
     match digits(lex.slice()).parse() {
         Ok(v) => v,
         Err(_) => {
-            number_error(lex, format!("integer `{}` does not fit in 64 bits", lex.slice()));
+            number_error(
+                lex,
+                format!("integer `{}` does not fit in 64 bits", lex.slice()),
+            );
             0
         }
     }
@@ -424,7 +446,9 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 
 fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     let text = lex.slice();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let Some(per_unit) = unit_nanos(unit) else {
         number_error(
@@ -434,7 +458,7 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
         return 0;
     };
     let number = digits(number);
-    let (whole, frac) = number.split_once('.').unwrap_or((&number, ""));
+    let (whole, frac) = number.split_once('.').unwrap_or((&*number, ""));
     let whole: Option<u128> = whole.parse().ok();
     let mut frac_nanos: u128 = 0;
     let mut scale: u128 = 1;
@@ -448,7 +472,10 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     match total.and_then(|t| u64::try_from(t).ok()) {
         Some(v) => v,
         None => {
-            number_error(lex, format!("duration `{text}` is too long (the maximum is about 584 years)"));
+            number_error(
+                lex,
+                format!("duration `{text}` is too long (the maximum is about 584 years)"),
+            );
             0
         }
     }
@@ -474,6 +501,20 @@ pub fn scan_string(text: &str) -> (usize, StrKind, bool) {
     } else {
         (StrKind::Normal, 1)
     };
+    // Fast path, no allocation: a literal without interpolation.
+    if kind != StrKind::Multi {
+        let mut i = start;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => return (i + 1, kind, true),
+                b'\\' if kind == StrKind::Normal && b.get(i + 1) != Some(&b'\n') => i += 1,
+                b'$' if kind == StrKind::Normal && b.get(i + 1) == Some(&b'{') => break,
+                b'\n' => return (i, kind, false),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
     match scan(b, start, vec![Frame::Str(kind)]) {
         Some(end) => (end, kind, true),
         None => (text.find('\n').unwrap_or(text.len()), kind, false),
@@ -488,7 +529,9 @@ pub fn interpolation_end(text: &str, from: usize) -> Option<usize> {
 fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
     // A line break is allowed only when every string around it is multi-line.
     let newline_ok = |stack: &[Frame]| {
-        stack.iter().all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
+        stack
+            .iter()
+            .all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
     };
     while let Some(top) = stack.last_mut() {
         let c = *b.get(i)?;
@@ -507,7 +550,6 @@ fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
                         stack.pop();
                         i += 2;
                     }
-                    // A lone `"` inside `"""…"""` is text.
                     b'"' if k == StrKind::Multi => {}
                     b'"' => {
                         stack.pop();
@@ -564,14 +606,24 @@ fn lex_string_common<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
         } else {
             "unterminated string"
         };
-        let close = if kind == StrKind::Multi { "\"\"\"" } else { "\"" };
+        let close = if kind == StrKind::Multi {
+            "\"\"\""
+        } else {
+            "\""
+        };
         lex.extras.diagnostics.push(
             Diagnostic::new(Code::UnterminatedString, span, what)
                 .with_label("this string is not closed")
                 .with_help(format!("close it with `{close}`")),
         );
     }
-    StrTok { raw, kind, terminated, depth: 0, ops: 0 }
+    StrTok {
+        raw,
+        kind,
+        terminated,
+        depth: 0,
+        ops: 0,
+    }
 }
 
 fn lex_string<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
@@ -627,7 +679,11 @@ pub enum LexError {}
 impl<'src> Lexer<'src> {
     /// Lexes `text`, whose first byte is at offset `base` of `file`.
     pub fn new(file: FileId, text: &'src str, base: usize) -> Self {
-        let extras = Extras { file, base, diagnostics: Vec::new() };
+        let extras = Extras {
+            file,
+            base,
+            diagnostics: Vec::new(),
+        };
         Lexer {
             inner: Token::lexer_with_extras(text, extras),
             brackets: Vec::new(),
@@ -645,7 +701,11 @@ impl<'src> Lexer<'src> {
     /// parentheses, and `depth` levels of nesting and `ops` operators are already open around it.
     pub fn embedded(file: FileId, text: &'src str, base: usize, depth: usize, ops: u32) -> Self {
         let mut lexer = Lexer::new(file, text, base);
-        lexer.brackets.push(Open { bracket: b'(', outer_ops: ops, start_ops: ops });
+        lexer.brackets.push(Open {
+            bracket: b'(',
+            outer_ops: ops,
+            start_ops: ops,
+        });
         lexer.floor = 1;
         lexer.outer_depth = depth;
         lexer.ops = ops;
@@ -666,7 +726,13 @@ impl<'src> Lexer<'src> {
     }
 
     fn in_parens(&self) -> bool {
-        matches!(self.brackets.last(), Some(Open { bracket: b'(' | b'[', .. }))
+        matches!(
+            self.brackets.last(),
+            Some(Open {
+                bracket: b'(' | b'[',
+                ..
+            })
+        )
     }
 
     fn element_start(&self) -> u32 {
@@ -687,8 +753,12 @@ impl<'src> Lexer<'src> {
             return;
         }
         diags.push(
-            Diagnostic::new(Code::InvalidToken, span, format!("invalid character `{}`", ch.escape_debug()))
-                .with_label("no token starts with this character"),
+            Diagnostic::new(
+                Code::InvalidToken,
+                span,
+                format!("invalid character `{}`", ch.escape_debug()),
+            )
+            .with_label("no token starts with this character"),
         );
     }
 
@@ -754,7 +824,11 @@ impl<'src> Lexer<'src> {
         while let Some((tok, r)) = self.raw_next() {
             let boundary = open == 0
                 && match tok {
-                    Token::Comma | Token::Semi | Token::RParen | Token::RBracket | Token::RBrace => true,
+                    Token::Comma
+                    | Token::Semi
+                    | Token::RParen
+                    | Token::RBracket
+                    | Token::RBrace => true,
                     Token::Newline => can_end && !self.in_parens(),
                     _ => false,
                 };
@@ -778,7 +852,10 @@ impl<'src> Lexer<'src> {
     /// bracket that matches nothing is left to the parser to report.
     fn close(&mut self, open: u8) {
         let floor = self.floor;
-        if let Some(pos) = self.brackets[floor..].iter().rposition(|b| b.bracket == open) {
+        if let Some(pos) = self.brackets[floor..]
+            .iter()
+            .rposition(|b| b.bracket == open)
+        {
             self.ops = self.brackets[floor + pos].outer_ops;
             self.brackets.truncate(floor + pos);
         }
@@ -888,7 +965,11 @@ impl<'src> Iterator for Lexer<'src> {
                         return Some(Ok((start, Token::TooDeep, end)));
                     }
                     let bracket = tok.symbol().as_bytes()[0];
-                    self.brackets.push(Open { bracket, outer_ops: self.ops, start_ops: self.ops + 1 });
+                    self.brackets.push(Open {
+                        bracket,
+                        outer_ops: self.ops,
+                        start_ops: self.ops + 1,
+                    });
                     self.ops += 1;
                 }
                 Token::RParen => self.close(b'('),
@@ -907,7 +988,9 @@ impl<'src> Iterator for Lexer<'src> {
                             Diagnostic::new(
                                 Code::NestingTooDeep,
                                 span,
-                                format!("expression nested more than {MAX_OPERATORS} operators deep"),
+                                format!(
+                                    "expression nested more than {MAX_OPERATORS} operators deep"
+                                ),
                             )
                             .with_label("the rest of this expression is skipped")
                             .with_help("split the expression with `let` bindings"),
@@ -920,5 +1003,14 @@ impl<'src> Iterator for Lexer<'src> {
             self.can_end = tok.can_end_statement();
             return Some(Ok((start, tok, end)));
         }
+    }
+}
+
+impl<'src> Token<'src> {
+    /// The token `text` lexes to when it is exactly one token (a keyword or an identifier, say).
+    pub fn lexer_token(text: &'src str) -> Option<Token<'src>> {
+        let mut lex = Token::lexer(text);
+        let tok = lex.next()?.ok()?;
+        (lex.span().end == text.len() && lex.next().is_none()).then_some(tok)
     }
 }

@@ -12,7 +12,14 @@ use crate::span::{FileId, Span};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs, unused, unused_qualifications)]
+    #[allow(
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        missing_docs,
+        unused,
+        unused_qualifications
+    )]
     grammar
 );
 
@@ -43,9 +50,15 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
         }
     };
     ctx.diagnostics.extend(lexer.take_diagnostics());
-    let mut parsed = File { items, comments: std::mem::take(&mut lexer.comments) };
+    let mut parsed = File {
+        items,
+        comments: std::mem::take(&mut lexer.comments),
+    };
     attach_docs(&mut parsed, src);
-    Parsed { file: parsed, diagnostics: finish(ctx.diagnostics) }
+    Parsed {
+        file: parsed,
+        diagnostics: finish(ctx.diagnostics),
+    }
 }
 
 /// Parses bytes that may not be UTF-8. Returns the text the spans refer to (invalid sequences
@@ -61,9 +74,13 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
             let end = (at + char::REPLACEMENT_CHARACTER.len_utf8()).min(text.len());
             let span = Span::new(file, at, end);
             parsed.diagnostics.push(
-                Diagnostic::new(Code::InvalidSourceBytes, span, "the file is not valid UTF-8")
-                    .with_label("first invalid byte")
-                    .with_note("invalid sequences were read as U+FFFD; save the file as UTF-8"),
+                Diagnostic::new(
+                    Code::InvalidSourceBytes,
+                    span,
+                    "the file is not valid UTF-8",
+                )
+                .with_label("first invalid byte")
+                .with_note("invalid sequences were read as U+FFFD; save the file as UTF-8"),
             );
             parsed.diagnostics = finish(parsed.diagnostics);
             (text, parsed)
@@ -84,12 +101,20 @@ fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
     if let Some((first, _)) = nuls.next() {
         let more = nuls.count();
         let span = Span::new(ctx.file, first, first + 1);
-        let mut d = Diagnostic::new(Code::InvalidSourceBytes, span, "the file contains NUL bytes")
-            .with_label("NUL byte");
+        let mut d = Diagnostic::new(
+            Code::InvalidSourceBytes,
+            span,
+            "the file contains NUL bytes",
+        )
+        .with_label("NUL byte");
         if more > 0 {
-            d = d.with_note(format!("and {more} more NUL byte{}", if more == 1 { "" } else { "s" }));
+            d = d.with_note(format!(
+                "and {more} more NUL byte{}",
+                if more == 1 { "" } else { "s" }
+            ));
         }
-        ctx.diagnostics.push(d.with_note("NUL bytes are read as spaces"));
+        ctx.diagnostics
+            .push(d.with_note("NUL bytes are read as spaces"));
     }
 }
 
@@ -133,7 +158,14 @@ fn attach_docs(file: &mut File, src: &str) {
 }
 
 fn line_start(src: &str, offset: usize) -> usize {
-    src.get(..offset).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1)
+    src.get(..offset)
+        .and_then(|s| s.rfind('\n'))
+        .map_or(0, |i| i + 1)
+}
+
+/// Moves boxed grammar symbols into a plain vector (see the note on boxing in the grammar).
+pub(crate) fn unbox<T>(v: Vec<Box<T>>) -> Vec<T> {
+    v.into_iter().map(|b| *b).collect()
 }
 
 /// State shared by the grammar's actions: where spans point and what went wrong.
@@ -148,7 +180,11 @@ type TokenError<'src> = ParseError<usize, Token<'src>, LexError>;
 
 impl Ctx {
     fn new(file: FileId) -> Self {
-        Ctx { file, diagnostics: Vec::new(), interpolations: 0 }
+        Ctx {
+            file,
+            diagnostics: Vec::new(),
+            interpolations: 0,
+        }
     }
 
     pub(crate) fn span(&self, l: usize, r: usize) -> Span {
@@ -160,10 +196,16 @@ impl Ctx {
         let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
         let mut at = start;
         for seg in text.split('.') {
-            segments.push(Ident { name: seg.to_string(), span: self.span(at, at + seg.len()) });
+            segments.push(Ident {
+                name: seg.to_string(),
+                span: self.span(at, at + seg.len()),
+            });
             at += seg.len() + 1;
         }
-        Path { segments, span: self.span(start, start + text.len()) }
+        Path {
+            segments,
+            span: self.span(start, start + text.len()),
+        }
     }
 
     pub(crate) fn binary(&self, op: BinaryOp, ol: usize, or: usize, lhs: Expr, rhs: Expr) -> Expr {
@@ -179,7 +221,13 @@ impl Ctx {
     }
 
     pub(crate) fn unary(&self, op: UnaryOp, l: usize, expr: Expr) -> Expr {
-        Expr { span: self.span(l, expr.span.end as usize), kind: ExprKind::Unary { op, expr: Box::new(expr) } }
+        Expr {
+            span: self.span(l, expr.span.end as usize),
+            kind: ExprKind::Unary {
+                op,
+                expr: Box::new(expr),
+            },
+        }
     }
 
     /// `a = b` in an expression: TBT0008 with a fix, read as `a == b`.
@@ -209,7 +257,11 @@ impl Ctx {
                 String::new()
             }
         };
-        ItemKind::Import(Import { path: text, path_span: path.span, alias })
+        ItemKind::Import(Import {
+            path: text,
+            path_span: path.span,
+            alias,
+        })
     }
 
     pub(crate) fn recover(&mut self, e: ErrorRecovery<usize, Token<'_>, LexError>) {
@@ -218,7 +270,10 @@ impl Ctx {
 
     pub(crate) fn parse_error(&mut self, e: TokenError<'_>) {
         let (span, found, expected) = match e {
-            ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+            ParseError::UnrecognizedToken {
+                token: (l, tok, r),
+                expected,
+            } => {
                 // Already reported by the lexer as TBT0006.
                 if tok == Token::TooDeep {
                     return;
@@ -226,23 +281,29 @@ impl Ctx {
                 (self.span(l, r), tok.describe(), expected)
             }
             ParseError::UnrecognizedEof { location, expected } => {
-                let found =
-                    if self.interpolations > 0 { "end of interpolation" } else { "end of file" };
+                let found = if self.interpolations > 0 {
+                    "end of interpolation"
+                } else {
+                    "end of file"
+                };
                 (self.span(location, location), found.to_string(), expected)
             }
             ParseError::ExtraToken { token: (l, tok, r) } => {
                 (self.span(l, r), tok.describe(), Vec::new())
             }
-            ParseError::InvalidToken { location } => {
-                (self.span(location, location), "invalid token".into(), Vec::new())
-            }
+            ParseError::InvalidToken { location } => (
+                self.span(location, location),
+                "invalid token".into(),
+                Vec::new(),
+            ),
             ParseError::User { error } => match error {},
         };
         let message = match describe_expected(&expected) {
             Some(list) => format!("expected {list}, found {found}"),
             None => format!("unexpected {found}"),
         };
-        self.diagnostics.push(Diagnostic::new(Code::SyntaxError, span, message).with_label("unexpected here"));
+        self.diagnostics
+            .push(Diagnostic::new(Code::SyntaxError, span, message).with_label("unexpected here"));
     }
 
     /// Decodes a string literal token that starts at `start`.
@@ -257,7 +318,11 @@ impl Ctx {
         let text = &tok.raw[body.clone()];
         // Unterminated literals were reported by the lexer; keep their text as it is.
         if !tok.terminated || tok.kind == StrKind::Raw {
-            return StrLit { span, parts: vec![StrPart::Text(text.to_string())], style };
+            return StrLit {
+                span,
+                parts: vec![StrPart::Text(text.to_string())],
+                style,
+            };
         }
         let base = start + body.start;
         let mut parts = Vec::new();
@@ -266,9 +331,7 @@ impl Ctx {
         let bytes = text.as_bytes();
         while i < bytes.len() {
             // Copy the run of plain text up to the next `\` or `${` in one go.
-            let run_end = text[i..]
-                .find(['\\', '$'])
-                .map_or(text.len(), |k| i + k);
+            let run_end = text[i..].find(['\\', '$']).map_or(text.len(), |k| i + k);
             if run_end > i {
                 buf.push_str(&text[i..run_end]);
                 i = run_end;
@@ -356,7 +419,10 @@ impl Ctx {
         let depth = tok.depth as usize;
         if depth + 1 > lexer::MAX_NESTING || self.interpolations >= MAX_INTERPOLATION_NESTING {
             let limit = if depth + 1 > lexer::MAX_NESTING {
-                format!("brackets and interpolations nested more than {} levels deep", lexer::MAX_NESTING)
+                format!(
+                    "brackets and interpolations nested more than {} levels deep",
+                    lexer::MAX_NESTING
+                )
             } else {
                 format!("interpolations nested more than {MAX_INTERPOLATION_NESTING} levels deep")
             };
@@ -364,7 +430,10 @@ impl Ctx {
                 Diagnostic::new(Code::NestingTooDeep, self.span(open, inner_start), limit)
                     .with_help("move the inner value into a `let`"),
             );
-            return Expr { span: whole, kind: ExprKind::Error };
+            return Expr {
+                span: whole,
+                kind: ExprKind::Error,
+            };
         }
         if inner.trim().is_empty() {
             self.diagnostics.push(
@@ -372,7 +441,20 @@ impl Ctx {
                     .with_label("expected an expression inside `${…}`")
                     .with_help("write `\\${` for a literal `${`"),
             );
-            return Expr { span: whole, kind: ExprKind::Error };
+            return Expr {
+                span: whole,
+                kind: ExprKind::Error,
+            };
+        }
+        // Fast path for the common `${name}` / `${step.capture}`: no parser needed.
+        let trimmed = inner.trim();
+        let lead = inner.len() - inner.trim_start().len();
+        if is_plain_path(trimmed) {
+            let path = self.path(inner_start + lead, trimmed);
+            return Expr {
+                span: path.span,
+                kind: ExprKind::Path(path),
+            };
         }
         self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
     }
@@ -387,11 +469,35 @@ impl Ctx {
             Ok(e) => e,
             Err(e) => {
                 self.parse_error(e);
-                Expr { span: self.span(base, base + text.len()), kind: ExprKind::Error }
+                Expr {
+                    span: self.span(base, base + text.len()),
+                    kind: ExprKind::Error,
+                }
             }
         };
         self.interpolations -= 1;
         expr
+    }
+}
+
+/// True for `a` or `a.b.c` where no segment is a keyword that cannot stand alone in an expression
+/// (segments of dotted names may be keywords; a lone keyword goes through the parser).
+fn is_plain_path(text: &str) -> bool {
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if text.contains('.') {
+        text.split('.').all(ident)
+    } else {
+        ident(text)
+            && matches!(
+                lexer::Token::lexer_token(text),
+                Some(lexer::Token::Ident(_) | lexer::Token::Service)
+            )
     }
 }
 
@@ -410,11 +516,27 @@ fn unicode_escape(text: &str) -> Option<(char, usize)> {
 /// Turns LALRPOP's list of expected terminals into English: `` one of `}`, identifier ``.
 fn describe_expected(expected: &[String]) -> Option<String> {
     const EXPR_START: &[&str] = &[
-        "identifier", "dotted name", "integer", "float", "duration", "string", "true", "false",
-        "null", "(", "[", "{", "-", "not", "service", "over-deep brackets",
+        "identifier",
+        "dotted name",
+        "integer",
+        "float",
+        "duration",
+        "string",
+        "true",
+        "false",
+        "null",
+        "(",
+        "[",
+        "{",
+        "-",
+        "not",
+        "service",
+        "over-deep brackets",
     ];
     let names: Vec<&str> = expected.iter().map(|e| e.trim_matches('"')).collect();
-    let is_expr = ["identifier", "integer", "string", "("].iter().all(|t| names.contains(t));
+    let is_expr = ["identifier", "integer", "string", "("]
+        .iter()
+        .all(|t| names.contains(t));
     let mut out: Vec<String> = Vec::new();
     if is_expr {
         out.push("expression".into());
@@ -423,13 +545,16 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
             continue;
         }
-        let word = name.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
-        let plain = matches!(
+        // Token classes read as words, keywords and punctuation as code.
+        let class = matches!(
             name,
             "identifier" | "dotted name" | "integer" | "float" | "duration" | "string" | "newline"
         );
-        out.push(if word && plain { name.to_string() } else { format!("`{name}`") });
-        let _ = word;
+        out.push(if class {
+            name.to_string()
+        } else {
+            format!("`{name}`")
+        });
     }
     match out.len() {
         0 => None,
@@ -585,7 +710,12 @@ fn dump_stmt(out: &mut String, s: &Stmt, n: usize) {
         StmtKind::Expect(e) => {
             out.push_str("(expect ");
             match &e.kind {
-                ExpectKind::Select { no, selector, by, block } => {
+                ExpectKind::Select {
+                    no,
+                    selector,
+                    by,
+                    block,
+                } => {
                     if *no {
                         out.push_str("no ");
                     }
@@ -598,9 +728,17 @@ fn dump_stmt(out: &mut String, s: &Stmt, n: usize) {
                         dump_block(out, b, n);
                     }
                 }
-                ExpectKind::Order { first, order, second } => {
+                ExpectKind::Order {
+                    first,
+                    order,
+                    second,
+                } => {
                     write_expr(out, first);
-                    out.push_str(if *order == Order::Before { " before " } else { " after " });
+                    out.push_str(if *order == Order::Before {
+                        " before "
+                    } else {
+                        " after "
+                    });
                     write_expr(out, second);
                 }
                 ExpectKind::Response(b) => {

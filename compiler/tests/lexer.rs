@@ -24,10 +24,19 @@ fn tokens(src: &str) -> String {
     }
     let mut s = out.join("\n");
     for c in &lexer.comments {
-        s.push_str(&format!("\ncomment {:?} doc={}", &src[c.span.range()], c.doc));
+        s.push_str(&format!(
+            "\ncomment {:?} doc={}",
+            &src[c.span.range()],
+            c.doc
+        ));
     }
     for d in lexer.take_diagnostics() {
-        s.push_str(&format!("\n{} {:?} {}", d.code, d.span().range(), d.message));
+        s.push_str(&format!(
+            "\n{} {:?} {}",
+            d.code,
+            d.span().range(),
+            d.message
+        ));
     }
     s
 }
@@ -48,12 +57,16 @@ fn keywords_identifiers_and_dotted_names() {
 
 #[test]
 fn operators_and_punctuation() {
-    insta::assert_snapshot!(tokens("( ) [ ] { } , : ; = == != < <= > >= >> ~> | ?? + - * /"));
+    insta::assert_snapshot!(tokens(
+        "( ) [ ] { } , : ; = == != < <= > >= >> ~> | ?? + - * /"
+    ));
 }
 
 #[test]
 fn numbers_and_durations() {
-    insta::assert_snapshot!(tokens("0 42 1_000 99.99 10ns 10us 250ms 1.5s 2m 1h 3min 1e5"));
+    insta::assert_snapshot!(tokens(
+        "0 42 1_000 99.99 10ns 10us 250ms 1.5s 2m 1h 3min 1e5"
+    ));
 }
 
 #[test]
@@ -71,7 +84,10 @@ fn comments_and_invalid_characters() {
 
 #[test]
 fn scanner_balances_interpolations() {
-    assert_eq!(scan_string(r#""a""#), (3, tbt_compiler::lexer::StrKind::Normal, true));
+    assert_eq!(
+        scan_string(r#""a""#),
+        (3, tbt_compiler::lexer::StrKind::Normal, true)
+    );
     assert_eq!(scan_string(r#""${ "}" }" tail"#).0, 10);
     assert_eq!(scan_string(r#""${ { } }" tail"#).0, 10);
     assert_eq!(scan_string("\"abc\nnext").0, 4);
@@ -85,6 +101,9 @@ fn scanner_balances_interpolations() {
 #[test]
 fn embedded_lexer_ignores_newlines_and_offsets_positions() {
     let mut lexer = Lexer::embedded(FileId(0), "a\n+ b", 100, 1, 0);
-    let toks: Vec<_> = (&mut lexer).map(|t| t.map(|(l, _, r)| (l, r))).collect::<Result<_, _>>().unwrap();
+    let toks: Vec<_> = (&mut lexer)
+        .map(|t| t.map(|(l, _, r)| (l, r)))
+        .collect::<Result<_, _>>()
+        .expect("the lexer never fails");
     assert_eq!(toks, vec![(100, 101), (102, 103), (104, 105)]);
 }

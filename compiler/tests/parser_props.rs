@@ -7,13 +7,88 @@ use tbt_compiler::parser;
 
 /// Pieces of the language, glued together at random.
 const TOKENS: &[&str] = &[
-    "import", "as", "let", "secret", "matcher", "service", "test", "step", "after", "before",
-    "timeout", "settle", "trigger", "expect", "no", "by", "response", "trace", "any", "and", "or",
-    "not", "contains", "matches", "in", "true", "false", "null", "at", "within", "span", "http",
-    "x", "db.query.text", "service.name", "(", ")", "[", "]", "{", "}", ",", ":", ";", "=", "==",
-    "!=", "<", "<=", ">", ">=", ">>", "~>", "|", "??", "+", "-", "*", "/", "1", "2.5", "10ms",
-    "99999999999999999999", "\"s\"", "\"${x}\"", "\"${", "\"", "r\"raw\"", "\"\"\"", "}\"",
-    "\"a\\q\"", "# c\n", "## d\n", "\n", " ", "\t", "@", "é", "\0", "1min", "${", "\\",
+    "import",
+    "as",
+    "let",
+    "secret",
+    "matcher",
+    "service",
+    "test",
+    "step",
+    "after",
+    "before",
+    "timeout",
+    "settle",
+    "trigger",
+    "expect",
+    "no",
+    "by",
+    "response",
+    "trace",
+    "any",
+    "and",
+    "or",
+    "not",
+    "contains",
+    "matches",
+    "in",
+    "true",
+    "false",
+    "null",
+    "at",
+    "within",
+    "span",
+    "http",
+    "x",
+    "db.query.text",
+    "service.name",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ";",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    ">>",
+    "~>",
+    "|",
+    "??",
+    "+",
+    "-",
+    "*",
+    "/",
+    "1",
+    "2.5",
+    "10ms",
+    "99999999999999999999",
+    "\"s\"",
+    "\"${x}\"",
+    "\"${",
+    "\"",
+    "r\"raw\"",
+    "\"\"\"",
+    "}\"",
+    "\"a\\q\"",
+    "# c\n",
+    "## d\n",
+    "\n",
+    " ",
+    "\t",
+    "@",
+    "é",
+    "\0",
+    "1min",
+    "${",
+    "\\",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -34,9 +109,18 @@ fn check_spans(src: &str) {
     for d in &parsed.diagnostics {
         for l in &d.labels {
             assert!(l.span.start <= l.span.end, "{d:?}");
-            assert!(l.span.end as usize <= src.len(), "span past the end: {d:?} in {src:?}");
-            assert!(src.is_char_boundary(l.span.start as usize), "{d:?} in {src:?}");
-            assert!(src.is_char_boundary(l.span.end as usize), "{d:?} in {src:?}");
+            assert!(
+                l.span.end as usize <= src.len(),
+                "span past the end: {d:?} in {src:?}"
+            );
+            assert!(
+                src.is_char_boundary(l.span.start as usize),
+                "{d:?} in {src:?}"
+            );
+            assert!(
+                src.is_char_boundary(l.span.end as usize),
+                "{d:?} in {src:?}"
+            );
         }
     }
 }
@@ -79,7 +163,11 @@ fn expr() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 300 } else { 3000 }))]
+    // PROPTEST_CASES=100000 for a longer hunt.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(debug_assertions) { 300 } else { 3000 })
+    ))]
 
     #[test]
     fn arbitrary_strings_never_panic(src in any::<String>()) {
