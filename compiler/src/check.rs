@@ -8,8 +8,10 @@
 //! The checker reports facts as [`Diagnostic`]s and records the data dependencies between steps
 //! and tests ([`Dep`]) that the planner turns into DAG edges. It never stops at the first error.
 
-use crate::ast::{self, BinaryOp, BlockStmtKind, Expr, ExprKind, ItemKind, Lit, Path, StmtKind, StrPart, UnaryOp};
-use crate::builtins::{self, did_you_mean, FnContext, Ty};
+use crate::ast::{
+    self, BinaryOp, BlockStmtKind, Expr, ExprKind, ItemKind, Lit, Path, StmtKind, StrPart, UnaryOp,
+};
+use crate::builtins::{self, FnContext, Ty, did_you_mean};
 use crate::compile::Options;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::program::{CaptureSource, ModuleId, Origin, Program};
@@ -94,7 +96,13 @@ struct Scope {
 
 impl Scope {
     fn module(module: ModuleId) -> Self {
-        Scope { module, locals: Vec::new(), test: None, step: None, phase: Phase::Trigger }
+        Scope {
+            module,
+            locals: Vec::new(),
+            test: None,
+            step: None,
+            phase: Phase::Trigger,
+        }
     }
 }
 
@@ -159,15 +167,30 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 let d = match &item.kind {
-                    ItemKind::Let(l) => Diagnostic::new(Code::UnusedLet, l.name.span, format!("`{}` is never used", l.name.name))
-                        .with_label("defined here")
-                        .with_help("remove it, or prefix the name with `_` to keep it"),
-                    ItemKind::Matcher(mt) => Diagnostic::new(Code::UnusedMatcher, mt.name.span, format!("matcher `{}` is never used", mt.name.name))
-                        .with_label("defined here"),
-                    ItemKind::Import(imp) if m.origin == Origin::Root && m.imports.values().any(|&(_, idx)| idx == i) => {
-                        Diagnostic::new(Code::UnusedImport, imp.path_span, format!("nothing from `{}` is used", imp.path))
-                            .with_label("unused import")
-                            .with_fix("remove the import", vec![(item.span, String::new())])
+                    ItemKind::Let(l) => Diagnostic::new(
+                        Code::UnusedLet,
+                        l.name.span,
+                        format!("`{}` is never used", l.name.name),
+                    )
+                    .with_label("defined here")
+                    .with_help("remove it, or prefix the name with `_` to keep it"),
+                    ItemKind::Matcher(mt) => Diagnostic::new(
+                        Code::UnusedMatcher,
+                        mt.name.span,
+                        format!("matcher `{}` is never used", mt.name.name),
+                    )
+                    .with_label("defined here"),
+                    ItemKind::Import(imp)
+                        if m.origin == Origin::Root
+                            && m.imports.values().any(|&(_, idx)| idx == i) =>
+                    {
+                        Diagnostic::new(
+                            Code::UnusedImport,
+                            imp.path_span,
+                            format!("nothing from `{}` is used", imp.path),
+                        )
+                        .with_label("unused import")
+                        .with_fix("remove the import", vec![(item.span, String::new())])
                     }
                     _ => continue,
                 };
@@ -212,7 +235,11 @@ impl<'a> Checker<'a> {
         let mut seen_default = false;
         for p in &mt.params {
             if sc.locals.iter().any(|l| l.name == p.name.name) {
-                self.diags.push(Diagnostic::new(Code::Duplicate, p.name.span, format!("parameter `{}` appears twice", p.name.name)));
+                self.diags.push(Diagnostic::new(
+                    Code::Duplicate,
+                    p.name.span,
+                    format!("parameter `{}` appears twice", p.name.name),
+                ));
             }
             let ty = match &p.default {
                 Some(d) => {
@@ -223,14 +250,24 @@ impl<'a> Checker<'a> {
                 None => {
                     if seen_default {
                         self.diags.push(
-                            Diagnostic::new(Code::InvalidArguments, p.name.span, "a parameter without a default follows one with a default")
-                                .with_help("put optional parameters last"),
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                p.name.span,
+                                "a parameter without a default follows one with a default",
+                            )
+                            .with_help("put optional parameters last"),
                         );
                     }
                     Ty::Any
                 }
             };
-            sc.locals.push(Local { name: p.name.name.clone(), ty, span: p.name.span, used: Cell::new(false), lint_unused: true });
+            sc.locals.push(Local {
+                name: p.name.name.clone(),
+                ty,
+                span: p.name.span,
+                used: Cell::new(false),
+                lint_unused: true,
+            });
         }
         let t = self.expr(&mt.body, &mut sc, Ctx::Value);
         self.expect_spans(&mt.body, t, "a matcher's body");
@@ -249,12 +286,22 @@ impl<'a> Checker<'a> {
                 "run" => {
                     if let Some(prev) = run {
                         self.diags.push(
-                            Diagnostic::new(Code::Duplicate, d.name.span, "a service runs one command")
-                                .with_secondary(prev, "first `run` here"),
+                            Diagnostic::new(
+                                Code::Duplicate,
+                                d.name.span,
+                                "a service runs one command",
+                            )
+                            .with_secondary(prev, "first `run` here"),
                         );
                     }
                     run = Some(d.name.span);
-                    self.positional(d, &mut sc, &[Ty::Str, Ty::List], 1, "run \"program\" [\"arg\", …]");
+                    self.positional(
+                        d,
+                        &mut sc,
+                        &[Ty::Str, Ty::List],
+                        1,
+                        "run \"program\" [\"arg\", …]",
+                    );
                     self.no_value(d);
                 }
                 "env" => self.keyed(d, &mut sc, "env NAME = \"value\"", true),
@@ -268,9 +315,17 @@ impl<'a> Checker<'a> {
                         Some(p) if builtins::READY_PROBES.contains(&p.name.as_str()) => {}
                         _ => {
                             let span = d.args.first().map_or(d.name.span, |a| a.span);
-                            let mut diag = Diagnostic::new(Code::InvalidArguments, span, "`ready` needs a probe: `http`, `tcp` or `log`")
-                                .with_help("e.g. `ready http \"http://127.0.0.1:8080/health\" within 30s`");
-                            if let Some(s) = probe.and_then(|p| did_you_mean(&p.name, builtins::READY_PROBES.iter().copied())) {
+                            let mut diag = Diagnostic::new(
+                                Code::InvalidArguments,
+                                span,
+                                "`ready` needs a probe: `http`, `tcp` or `log`",
+                            )
+                            .with_help(
+                                "e.g. `ready http \"http://127.0.0.1:8080/health\" within 30s`",
+                            );
+                            if let Some(s) = probe.and_then(|p| {
+                                did_you_mean(&p.name, builtins::READY_PROBES.iter().copied())
+                            }) {
                                 diag = diag.with_note(format!("did you mean `{s}`?"));
                             }
                             self.diags.push(diag);
@@ -282,12 +337,20 @@ impl<'a> Checker<'a> {
                             self.expect_ty(target, t, &[Ty::Str], "the readiness target");
                         }
                         None => self.diags.push(
-                            Diagnostic::new(Code::InvalidArguments, d.span, "`ready` needs a target: a URL, `host:port`, or a log line")
-                                .with_help("e.g. `ready tcp \"127.0.0.1:5432\" within 10s`"),
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                d.span,
+                                "`ready` needs a target: a URL, `host:port`, or a log line",
+                            )
+                            .with_help("e.g. `ready tcp \"127.0.0.1:5432\" within 10s`"),
                         ),
                     }
                     for extra in d.args.iter().skip(2) {
-                        self.diags.push(Diagnostic::new(Code::InvalidArguments, extra.span, "unexpected argument"));
+                        self.diags.push(Diagnostic::new(
+                            Code::InvalidArguments,
+                            extra.span,
+                            "unexpected argument",
+                        ));
                     }
                     if let Some(w) = &d.within {
                         let t = self.expr(w, &mut sc, Ctx::Value);
@@ -296,10 +359,19 @@ impl<'a> Checker<'a> {
                     self.no_value(d);
                 }
                 other => {
-                    let mut diag = Diagnostic::new(Code::UnknownOption, d.name.span, format!("unknown service directive `{other}`"))
-                        .with_note("a service block takes `run`, `env`, `cwd` and `ready`");
-                    if let Some(s) = did_you_mean(other, builtins::SERVICE_DIRECTIVES.iter().copied()) {
-                        diag = diag.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(d.name.span, s.to_string())]);
+                    let mut diag = Diagnostic::new(
+                        Code::UnknownOption,
+                        d.name.span,
+                        format!("unknown service directive `{other}`"),
+                    )
+                    .with_note("a service block takes `run`, `env`, `cwd` and `ready`");
+                    if let Some(s) =
+                        did_you_mean(other, builtins::SERVICE_DIRECTIVES.iter().copied())
+                    {
+                        diag = diag.with_help(format!("did you mean `{s}`?")).with_fix(
+                            format!("replace with `{s}`"),
+                            vec![(d.name.span, s.to_string())],
+                        );
                     }
                     self.diags.push(diag);
                 }
@@ -307,13 +379,21 @@ impl<'a> Checker<'a> {
             if name != "ready"
                 && let Some(w) = &d.within
             {
-                self.diags.push(Diagnostic::new(Code::InvalidArguments, w.span, "`within` belongs to `ready`"));
+                self.diags.push(Diagnostic::new(
+                    Code::InvalidArguments,
+                    w.span,
+                    "`within` belongs to `ready`",
+                ));
             }
         }
         if run.is_none() {
             self.diags.push(
-                Diagnostic::new(Code::InvalidArguments, s.name.span, format!("service `{}` has no `run` command", s.name.name))
-                    .with_help("add `run \"program\" [\"arg\", …]`"),
+                Diagnostic::new(
+                    Code::InvalidArguments,
+                    s.name.span,
+                    format!("service `{}` has no `run` command", s.name.name),
+                )
+                .with_help("add `run \"program\" [\"arg\", …]`"),
             );
         }
     }
@@ -323,8 +403,16 @@ impl<'a> Checker<'a> {
     fn check_test(&mut self, ti: usize) {
         let program = self.program;
         let info = &program.tests[ti];
-        let Some(t) = program.test_ast(ti) else { return };
-        let mut sc = Scope { module: info.module, locals: Vec::new(), test: Some(ti), step: Some(0), phase: Phase::Trigger };
+        let Some(t) = program.test_ast(ti) else {
+            return;
+        };
+        let mut sc = Scope {
+            module: info.module,
+            locals: Vec::new(),
+            test: Some(ti),
+            step: Some(0),
+            phase: Phase::Trigger,
+        };
         let has_steps = t.body.iter().any(|s| matches!(s.kind, StmtKind::Step(_)));
         // `after` and test-level settings.
         for stmt in &t.body {
@@ -367,8 +455,12 @@ impl<'a> Checker<'a> {
                         self.expect_duration(e, ty);
                     }
                     StmtKind::After(_) if step.name.is_some() => self.diags.push(
-                        Diagnostic::new(Code::MisplacedStatement, stmt.span, "`after` applies to a whole test")
-                            .with_help("move it to the test level, outside the steps"),
+                        Diagnostic::new(
+                            Code::MisplacedStatement,
+                            stmt.span,
+                            "`after` applies to a whole test",
+                        )
+                        .with_help("move it to the test level, outside the steps"),
                     ),
                     _ => {}
                 }
@@ -384,12 +476,24 @@ impl<'a> Checker<'a> {
         let name = p.dotted();
         match self.program.test_index.get(&name) {
             Some(&target) => {
-                self.deps.push(Dep { test: ti, step: 0, phase: Phase::Trigger, kind: DepKind::After { test: target }, span: p.span });
+                self.deps.push(Dep {
+                    test: ti,
+                    step: 0,
+                    phase: Phase::Trigger,
+                    kind: DepKind::After { test: target },
+                    span: p.span,
+                });
             }
             None => {
-                let mut d = Diagnostic::new(Code::UnknownName, p.span, format!("no test named `{name}`")).with_label("`after` names a test");
-                if let Some(s) = did_you_mean(&name, self.program.tests.iter().map(|t| t.name.as_str())) {
-                    d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
+                let mut d =
+                    Diagnostic::new(Code::UnknownName, p.span, format!("no test named `{name}`"))
+                        .with_label("`after` names a test");
+                if let Some(s) =
+                    did_you_mean(&name, self.program.tests.iter().map(|t| t.name.as_str()))
+                {
+                    d = d
+                        .with_help(format!("did you mean `{s}`?"))
+                        .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
                 }
                 self.diags.push(d);
             }
@@ -399,19 +503,33 @@ impl<'a> Checker<'a> {
     fn push_local(&mut self, sc: &mut Scope, name: &ast::Ident, ty: Ty) {
         if let Some(prev) = sc.locals.iter().find(|l| l.name == name.name) {
             self.diags.push(
-                Diagnostic::new(Code::Duplicate, name.span, format!("`{}` is already defined here", name.name))
-                    .with_secondary(prev.span, "first defined here"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    name.span,
+                    format!("`{}` is already defined here", name.name),
+                )
+                .with_secondary(prev.span, "first defined here"),
             );
         }
-        sc.locals.push(Local { name: name.name.clone(), ty, span: name.span, used: Cell::new(false), lint_unused: true });
+        sc.locals.push(Local {
+            name: name.name.clone(),
+            ty,
+            span: name.span,
+            used: Cell::new(false),
+            lint_unused: true,
+        });
     }
 
     fn report_unused_locals(&mut self, locals: &[Local], what: &str) {
         for l in locals {
             if l.lint_unused && !l.used.get() && !l.name.starts_with('_') {
                 self.diags.push(
-                    Diagnostic::new(Code::UnusedLet, l.span, format!("{what} `{}` is never used", l.name))
-                        .with_help("remove it, or prefix the name with `_` to keep it"),
+                    Diagnostic::new(
+                        Code::UnusedLet,
+                        l.span,
+                        format!("{what} `{}` is never used", l.name),
+                    )
+                    .with_help("remove it, or prefix the name with `_` to keep it"),
                 );
             }
         }
@@ -420,10 +538,17 @@ impl<'a> Checker<'a> {
     fn check_trigger(&mut self, t: &ast::Trigger, stmt_span: Span, sc: &mut Scope) {
         let kind = t.kind.name.as_str();
         if !builtins::TRIGGER_KINDS.contains(&kind) {
-            let mut d = Diagnostic::new(Code::UnknownTrigger, t.kind.span, format!("unknown trigger `{kind}`"))
-                .with_note("triggers are `http`, `grpc`, `exec` and `trace`");
+            let mut d = Diagnostic::new(
+                Code::UnknownTrigger,
+                t.kind.span,
+                format!("unknown trigger `{kind}`"),
+            )
+            .with_note("triggers are `http`, `grpc`, `exec` and `trace`");
             if let Some(s) = did_you_mean(kind, builtins::TRIGGER_KINDS.iter().copied()) {
-                d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(t.kind.span, s.to_string())]);
+                d = d.with_help(format!("did you mean `{s}`?")).with_fix(
+                    format!("replace with `{s}`"),
+                    vec![(t.kind.span, s.to_string())],
+                );
             }
             self.diags.push(d);
             for a in &t.args {
@@ -441,25 +566,50 @@ impl<'a> Checker<'a> {
             "http" => {
                 if t.args.len() != 2 {
                     self.diags.push(
-                        Diagnostic::new(Code::InvalidArguments, t.kind.span.to(t.args.last().map_or(t.kind.span, |a| a.span)), "`trigger http` takes a method and a URL")
-                            .with_help(format!("write `{usage}`")),
+                        Diagnostic::new(
+                            Code::InvalidArguments,
+                            t.kind
+                                .span
+                                .to(t.args.last().map_or(t.kind.span, |a| a.span)),
+                            "`trigger http` takes a method and a URL",
+                        )
+                        .with_help(format!("write `{usage}`")),
                     );
                 }
                 if let Some(m) = t.args.first() {
                     match single_name(m) {
                         Some(id) if builtins::HTTP_METHODS.contains(&id.name.as_str()) => {}
-                        Some(id) if builtins::HTTP_METHODS.contains(&id.name.to_ascii_uppercase().as_str()) => {
+                        Some(id)
+                            if builtins::HTTP_METHODS
+                                .contains(&id.name.to_ascii_uppercase().as_str()) =>
+                        {
                             let up = id.name.to_ascii_uppercase();
                             self.diags.push(
-                                Diagnostic::new(Code::InvalidArguments, id.span, format!("HTTP methods are written in capitals: `{up}`"))
-                                    .with_fix(format!("replace with `{up}`"), vec![(id.span, up.clone())]),
+                                Diagnostic::new(
+                                    Code::InvalidArguments,
+                                    id.span,
+                                    format!("HTTP methods are written in capitals: `{up}`"),
+                                )
+                                .with_fix(
+                                    format!("replace with `{up}`"),
+                                    vec![(id.span, up.clone())],
+                                ),
                             );
                         }
                         _ => {
-                            let mut d = Diagnostic::new(Code::InvalidArguments, m.span, "expected an HTTP method")
-                                .with_note(format!("methods: {}", builtins::HTTP_METHODS.join(", ")))
-                                .with_help(format!("write `{usage}`"));
-                            if let Some(s) = single_name(m).and_then(|id| did_you_mean(&id.name.to_ascii_uppercase(), builtins::HTTP_METHODS.iter().copied())) {
+                            let mut d = Diagnostic::new(
+                                Code::InvalidArguments,
+                                m.span,
+                                "expected an HTTP method",
+                            )
+                            .with_note(format!("methods: {}", builtins::HTTP_METHODS.join(", ")))
+                            .with_help(format!("write `{usage}`"));
+                            if let Some(s) = single_name(m).and_then(|id| {
+                                did_you_mean(
+                                    &id.name.to_ascii_uppercase(),
+                                    builtins::HTTP_METHODS.iter().copied(),
+                                )
+                            }) {
                                 d = d.with_help(format!("did you mean `{s}`?"));
                             }
                             self.diags.push(d);
@@ -483,13 +633,22 @@ impl<'a> Checker<'a> {
                             && !s.contains('/')
                         {
                             self.diags.push(
-                                Diagnostic::new(Code::InvalidArguments, m.span, "a gRPC method is written `package.Service/Method`")
-                                    .with_label("no `/` between service and method"),
+                                Diagnostic::new(
+                                    Code::InvalidArguments,
+                                    m.span,
+                                    "a gRPC method is written `package.Service/Method`",
+                                )
+                                .with_label("no `/` between service and method"),
                             );
                         }
                     }
                     _ => self.diags.push(
-                        Diagnostic::new(Code::InvalidArguments, t.kind.span, "`trigger grpc` takes one method name").with_help(format!("write `{usage}`")),
+                        Diagnostic::new(
+                            Code::InvalidArguments,
+                            t.kind.span,
+                            "`trigger grpc` takes one method name",
+                        )
+                        .with_help(format!("write `{usage}`")),
                     ),
                 }
                 match &t.at {
@@ -498,17 +657,25 @@ impl<'a> Checker<'a> {
                         self.expect_ty(at, ty, &[Ty::Str], "the address");
                     }
                     None => self.diags.push(
-                        Diagnostic::new(Code::InvalidArguments, t.kind.span, "`trigger grpc` needs the server address")
-                            .with_help(format!("write `{usage}`")),
+                        Diagnostic::new(
+                            Code::InvalidArguments,
+                            t.kind.span,
+                            "`trigger grpc` needs the server address",
+                        )
+                        .with_help(format!("write `{usage}`")),
                     ),
                 }
             }
             "exec" => {
                 if t.args.is_empty() || t.args.len() > 2 {
                     self.diags.push(
-                        Diagnostic::new(Code::InvalidArguments, t.kind.span, "`trigger exec` takes a program and a list of arguments")
-                            .with_help(format!("write `{usage}`"))
-                            .with_note("arguments are never passed through a shell"),
+                        Diagnostic::new(
+                            Code::InvalidArguments,
+                            t.kind.span,
+                            "`trigger exec` takes a program and a list of arguments",
+                        )
+                        .with_help(format!("write `{usage}`"))
+                        .with_note("arguments are never passed through a shell"),
                     );
                 }
                 if let Some(p) = t.args.first() {
@@ -526,25 +693,49 @@ impl<'a> Checker<'a> {
                         let ty = self.expr(id, sc, Ctx::Value);
                         self.expect_ty(id, ty, &[Ty::Str], "the trace id");
                         if let Some(s) = plain_string(id)
-                            && !(s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0'))
+                            && !(s.len() == 32
+                                && s.bytes().all(|b| b.is_ascii_hexdigit())
+                                && s.bytes().any(|b| b != b'0'))
                         {
                             self.diags.push(
-                                Diagnostic::new(Code::InvalidArguments, id.span, "a trace id is 32 hex digits, not all zero")
-                                    .with_label(format!("{} characters", s.chars().count())),
+                                Diagnostic::new(
+                                    Code::InvalidArguments,
+                                    id.span,
+                                    "a trace id is 32 hex digits, not all zero",
+                                )
+                                .with_label(format!("{} characters", s.chars().count())),
                             );
                         }
                     }
-                    _ => self.diags.push(Diagnostic::new(Code::InvalidArguments, t.kind.span, "`trigger trace` takes one trace id").with_help(format!("write `{usage}`"))),
+                    _ => self.diags.push(
+                        Diagnostic::new(
+                            Code::InvalidArguments,
+                            t.kind.span,
+                            "`trigger trace` takes one trace id",
+                        )
+                        .with_help(format!("write `{usage}`")),
+                    ),
                 }
                 if let Some(span) = t.options_span {
-                    self.diags.push(Diagnostic::new(Code::InvalidArguments, span, "`trigger trace` takes no options"));
+                    self.diags.push(Diagnostic::new(
+                        Code::InvalidArguments,
+                        span,
+                        "`trigger trace` takes no options",
+                    ));
                 }
             }
         }
         if kind != "grpc"
             && let Some(at) = &t.at
         {
-            self.diags.push(Diagnostic::new(Code::InvalidArguments, at.span, "only `trigger grpc` takes `at`").with_help(format!("write `{usage}`")));
+            self.diags.push(
+                Diagnostic::new(
+                    Code::InvalidArguments,
+                    at.span,
+                    "only `trigger grpc` takes `at`",
+                )
+                .with_help(format!("write `{usage}`")),
+            );
         }
         let allowed = builtins::trigger_options(kind);
         for d in &t.options {
@@ -561,14 +752,29 @@ impl<'a> Checker<'a> {
                             self.expect_duration(a, t);
                         }
                         if d.args.len() != 1 {
-                            self.diags.push(Diagnostic::new(Code::InvalidArguments, d.span, "`timeout` takes one duration").with_help("e.g. `timeout 5s`"));
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::InvalidArguments,
+                                    d.span,
+                                    "`timeout` takes one duration",
+                                )
+                                .with_help("e.g. `timeout 5s`"),
+                            );
                         }
                         self.no_value(d);
                         continue;
                     }
                     let expected: &[Ty] = match name {
                         "timeout" => &[Ty::Duration],
-                        "json" | "message" => &[Ty::Object, Ty::List, Ty::Str, Ty::Int, Ty::Float, Ty::Bool, Ty::Null],
+                        "json" | "message" => &[
+                            Ty::Object,
+                            Ty::List,
+                            Ty::Str,
+                            Ty::Int,
+                            Ty::Float,
+                            Ty::Bool,
+                            Ty::Null,
+                        ],
                         "insecure" => &[Ty::Bool],
                         _ => &[Ty::Str],
                     };
@@ -576,18 +782,30 @@ impl<'a> Checker<'a> {
                     self.no_value(d);
                 }
                 None => {
-                    let mut diag = Diagnostic::new(Code::UnknownOption, d.name.span, format!("`{name}` is not an option of `trigger {kind}`"));
+                    let mut diag = Diagnostic::new(
+                        Code::UnknownOption,
+                        d.name.span,
+                        format!("`{name}` is not an option of `trigger {kind}`"),
+                    );
                     let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
                     if let Some(s) = did_you_mean(name, names.iter().copied()) {
-                        diag = diag.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(d.name.span, s.to_string())]);
+                        diag = diag.with_help(format!("did you mean `{s}`?")).with_fix(
+                            format!("replace with `{s}`"),
+                            vec![(d.name.span, s.to_string())],
+                        );
                     } else {
-                        diag = diag.with_note(format!("`trigger {kind}` takes: {}", names.join(", ")));
+                        diag =
+                            diag.with_note(format!("`trigger {kind}` takes: {}", names.join(", ")));
                     }
                     self.diags.push(diag);
                 }
             }
             if let Some(w) = &d.within {
-                self.diags.push(Diagnostic::new(Code::InvalidArguments, w.span, "`within` belongs to `ready` in a service"));
+                self.diags.push(Diagnostic::new(
+                    Code::InvalidArguments,
+                    w.span,
+                    "`within` belongs to `ready` in a service",
+                ));
             }
         }
         let _ = stmt_span;
@@ -604,7 +822,12 @@ impl<'a> Checker<'a> {
                 }
             }
             _ => self.diags.push(
-                Diagnostic::new(Code::InvalidArguments, d.span, format!("`{}` takes a key and a value", d.name.name)).with_help(format!("write `{usage}`")),
+                Diagnostic::new(
+                    Code::InvalidArguments,
+                    d.span,
+                    format!("`{}` takes a key and a value", d.name.name),
+                )
+                .with_help(format!("write `{usage}`")),
             ),
         }
         match &d.value {
@@ -613,55 +836,107 @@ impl<'a> Checker<'a> {
                 self.expect_ty(v, ty, &[Ty::Str, Ty::Int, Ty::Float, Ty::Bool], "the value");
             }
             None => self.diags.push(
-                Diagnostic::new(Code::InvalidArguments, d.span, format!("`{}` needs `= value`", d.name.name)).with_help(format!("write `{usage}`")),
+                Diagnostic::new(
+                    Code::InvalidArguments,
+                    d.span,
+                    format!("`{}` needs `= value`", d.name.name),
+                )
+                .with_help(format!("write `{usage}`")),
             ),
         }
     }
 
-    fn positional(&mut self, d: &ast::Directive, sc: &mut Scope, types: &[Ty], min: usize, usage: &str) {
+    fn positional(
+        &mut self,
+        d: &ast::Directive,
+        sc: &mut Scope,
+        types: &[Ty],
+        min: usize,
+        usage: &str,
+    ) {
         let max = if d.name.name == "run" { 2 } else { 1 };
         if d.args.len() < min || d.args.len() > max {
             self.diags.push(
-                Diagnostic::new(Code::InvalidArguments, d.span, format!("`{}` takes {}", d.name.name, if max == 1 { "one value".to_string() } else { format!("{min} to {max} values") }))
-                    .with_help(format!("write `{usage}`")),
+                Diagnostic::new(
+                    Code::InvalidArguments,
+                    d.span,
+                    format!(
+                        "`{}` takes {}",
+                        d.name.name,
+                        if max == 1 {
+                            "one value".to_string()
+                        } else {
+                            format!("{min} to {max} values")
+                        }
+                    ),
+                )
+                .with_help(format!("write `{usage}`")),
             );
         }
         for (i, a) in d.args.iter().enumerate() {
             let ty = self.expr(a, sc, Ctx::Value);
-            let expected: &[Ty] = if d.name.name == "run" { std::slice::from_ref(&types[i.min(types.len() - 1)]) } else { types };
+            let expected: &[Ty] = if d.name.name == "run" {
+                std::slice::from_ref(&types[i.min(types.len() - 1)])
+            } else {
+                types
+            };
             self.expect_ty(a, ty, expected, "this value");
         }
     }
 
     fn no_value(&mut self, d: &ast::Directive) {
         if let Some(v) = &d.value {
-            self.diags.push(Diagnostic::new(Code::InvalidArguments, v.span, format!("`{}` takes no `= value`", d.name.name)));
+            self.diags.push(Diagnostic::new(
+                Code::InvalidArguments,
+                v.span,
+                format!("`{}` takes no `= value`", d.name.name),
+            ));
         }
     }
 
     fn check_expect(&mut self, e: &ast::Expect, stmt_span: Span, sc: &mut Scope) {
         match &e.kind {
-            ast::ExpectKind::Select { no, selector, by, block } => {
+            ast::ExpectKind::Select {
+                no,
+                selector,
+                by,
+                block,
+            } => {
                 let t = self.expr(selector, sc, Ctx::Value);
                 self.expect_spans(selector, t, "`expect`");
                 if let Some(by) = by {
                     let t = self.expr(by, sc, Ctx::Pred { block: false });
                     if matches!(t, Ty::Spans | Ty::Bool) {
-                        self.diags.push(Diagnostic::new(Code::TypeMismatch, by.span, format!("`by` groups by a value, found {}", t.name())).with_help("e.g. `by db.query.text`"));
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                by.span,
+                                format!("`by` groups by a value, found {}", t.name()),
+                            )
+                            .with_help("e.g. `by db.query.text`"),
+                        );
                     }
                 }
                 if let Some(b) = block {
                     if *no {
                         self.diags.push(
-                            Diagnostic::new(Code::MisplacedStatement, b.span, "`expect no` takes no block")
-                                .with_label("nothing is selected, so there is nothing to check")
-                                .with_help("filter instead: `expect no span[…]`"),
+                            Diagnostic::new(
+                                Code::MisplacedStatement,
+                                b.span,
+                                "`expect no` takes no block",
+                            )
+                            .with_label("nothing is selected, so there is nothing to check")
+                            .with_help("filter instead: `expect no span[…]`"),
                         );
                     }
                     self.check_block(b, sc, Ctx::Pred { block: true });
                 }
                 if *no && by.is_some() {
-                    self.diags.push(Diagnostic::new(Code::MisplacedStatement, stmt_span, "`expect no` cannot group with `by`"));
+                    self.diags.push(Diagnostic::new(
+                        Code::MisplacedStatement,
+                        stmt_span,
+                        "`expect no` cannot group with `by`",
+                    ));
                 }
             }
             ast::ExpectKind::Order { first, second, .. } => {
@@ -705,7 +980,11 @@ impl<'a> Checker<'a> {
                 }
                 BlockStmtKind::Any(e) => {
                     if ctx != (Ctx::Pred { block: true }) {
-                        self.diags.push(Diagnostic::new(Code::MisplacedStatement, s.span, "`any` applies to a selection of spans"));
+                        self.diags.push(Diagnostic::new(
+                            Code::MisplacedStatement,
+                            s.span,
+                            "`any` applies to a selection of spans",
+                        ));
                     }
                     let t = self.expr(e, sc, Ctx::Pred { block: false });
                     self.expect_bool(e, t);
@@ -733,7 +1012,11 @@ impl<'a> Checker<'a> {
                         if let StrPart::Interp(ie) = p {
                             let t = self.expr(ie, sc, ctx);
                             if t == Ty::Spans {
-                                self.diags.push(Diagnostic::new(Code::TypeMismatch, ie.span, "a selection of spans cannot be put into a string"));
+                                self.diags.push(Diagnostic::new(
+                                    Code::TypeMismatch,
+                                    ie.span,
+                                    "a selection of spans cannot be put into a string",
+                                ));
                             }
                         }
                     }
@@ -775,7 +1058,12 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            ExprKind::Binary { op, op_span, lhs, rhs } => self.binary(e, *op, *op_span, lhs, rhs, sc, ctx),
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.binary(e, *op, *op_span, lhs, rhs, sc, ctx),
             ExprKind::Filter { base, preds } => {
                 let t = self.expr(base, sc, ctx.outer());
                 self.expect_spans(base, t, "a filter `[…]`");
@@ -788,12 +1076,27 @@ impl<'a> Checker<'a> {
             ExprKind::Pseudo { base, class, arg } => {
                 let t = self.expr(base, sc, ctx.outer());
                 self.expect_spans(base, t, "a pseudo-class");
-                match builtins::PSEUDO_CLASSES.iter().find(|(n, _)| *n == class.name) {
+                match builtins::PSEUDO_CLASSES
+                    .iter()
+                    .find(|(n, _)| *n == class.name)
+                {
                     Some((_, want)) => match (want, arg) {
-                        (None, Some(a)) => self.diags.push(Diagnostic::new(Code::InvalidArguments, a.span, format!("`:{}` takes no argument", class.name))),
+                        (None, Some(a)) => self.diags.push(Diagnostic::new(
+                            Code::InvalidArguments,
+                            a.span,
+                            format!("`:{}` takes no argument", class.name),
+                        )),
                         (Some(_), None) => self.diags.push(
-                            Diagnostic::new(Code::InvalidArguments, class.span, format!("`:{}` needs an argument", class.name))
-                                .with_help(if class.name == "nth" { "e.g. `:nth(2)` (counting from 1)" } else { "e.g. `:not(span[status == error])`" }),
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                class.span,
+                                format!("`:{}` needs an argument", class.name),
+                            )
+                            .with_help(if class.name == "nth" {
+                                "e.g. `:nth(2)` (counting from 1)"
+                            } else {
+                                "e.g. `:not(span[status == error])`"
+                            }),
                         ),
                         (Some(want), Some(a)) => {
                             let t = self.expr(a, sc, Ctx::Value);
@@ -806,10 +1109,22 @@ impl<'a> Checker<'a> {
                         (None, None) => {}
                     },
                     None => {
-                        let mut d = Diagnostic::new(Code::UnknownPseudoClass, class.span, format!("unknown pseudo-class `:{}`", class.name))
-                            .with_note("pseudo-classes: :first :last :nth(n) :root :not(sel) :has(sel)");
-                        if let Some(s) = did_you_mean(&class.name, builtins::PSEUDO_CLASSES.iter().map(|(n, _)| *n)) {
-                            d = d.with_help(format!("did you mean `:{s}`?")).with_fix(format!("replace with `{s}`"), vec![(class.span, s.to_string())]);
+                        let mut d = Diagnostic::new(
+                            Code::UnknownPseudoClass,
+                            class.span,
+                            format!("unknown pseudo-class `:{}`", class.name),
+                        )
+                        .with_note(
+                            "pseudo-classes: :first :last :nth(n) :root :not(sel) :has(sel)",
+                        );
+                        if let Some(s) = did_you_mean(
+                            &class.name,
+                            builtins::PSEUDO_CLASSES.iter().map(|(n, _)| *n),
+                        ) {
+                            d = d.with_help(format!("did you mean `:{s}`?")).with_fix(
+                                format!("replace with `{s}`"),
+                                vec![(class.span, s.to_string())],
+                            );
                         }
                         self.diags.push(d);
                     }
@@ -822,20 +1137,35 @@ impl<'a> Checker<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn binary(&mut self, e: &Expr, op: BinaryOp, op_span: Span, lhs: &Expr, rhs: &Expr, sc: &mut Scope, ctx: Ctx) -> Ty {
+    fn binary(
+        &mut self,
+        e: &Expr,
+        op: BinaryOp,
+        op_span: Span,
+        lhs: &Expr,
+        rhs: &Expr,
+        sc: &mut Scope,
+        ctx: Ctx,
+    ) -> Ty {
         // `kind == server`, `status != error`, `kind in [server, client]`: constants resolved by the
         // other side's type, so attributes called `error` stay reachable elsewhere.
         if matches!(op, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::In) {
             let lt = self.expr(lhs, sc, ctx);
             if matches!(lt, Ty::SpanKind | Ty::SpanStatus) {
                 let ok = match (&rhs.kind, op) {
-                    (ExprKind::List(items), BinaryOp::In) => items.iter().all(|i| self.enum_const(i, lt, sc).is_some()),
+                    (ExprKind::List(items), BinaryOp::In) => {
+                        items.iter().all(|i| self.enum_const(i, lt, sc).is_some())
+                    }
                     (_, BinaryOp::In) => false,
                     _ => self.enum_const(rhs, lt, sc).is_some(),
                 };
                 if !ok {
                     let rt = self.expr(rhs, sc, ctx);
-                    if !(rt.is_open() || rt == lt || rt == Ty::Str || (op == BinaryOp::In && rt == Ty::List)) {
+                    if !(rt.is_open()
+                        || rt == lt
+                        || rt == Ty::Str
+                        || (op == BinaryOp::In && rt == Ty::List))
+                    {
                         self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
                     }
                 }
@@ -846,12 +1176,25 @@ impl<'a> Checker<'a> {
                 && rp.segments.len() == 1
                 && matches!(rp.segments[0].name.as_str(), "kind" | "status")
                 && !self.is_variable(rp, sc)
-                && self.enum_const(lhs, if rp.segments[0].name == "kind" { Ty::SpanKind } else { Ty::SpanStatus }, sc).is_some()
+                && self
+                    .enum_const(
+                        lhs,
+                        if rp.segments[0].name == "kind" {
+                            Ty::SpanKind
+                        } else {
+                            Ty::SpanStatus
+                        },
+                        sc,
+                    )
+                    .is_some()
             {
                 return Ty::Bool;
             }
             let rt = self.expr(rhs, sc, ctx);
-            if op != BinaryOp::In && matches!(ctx, Ctx::Pred { .. }) && self.constant_comparison(lhs, rhs, sc) {
+            if op != BinaryOp::In
+                && matches!(ctx, Ctx::Pred { .. })
+                && self.constant_comparison(lhs, rhs, sc)
+            {
                 return Ty::Bool;
             }
             return self.compare(e, op, op_span, lt, rt, lhs, rhs);
@@ -880,14 +1223,21 @@ impl<'a> Checker<'a> {
                 self.expect_spans(rhs, rt, "`>` (children)");
                 Ty::Spans
             }
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Contains | BinaryOp::Matches => {
-                self.compare(e, op, op_span, lt, rt, lhs, rhs)
-            }
+            BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge
+            | BinaryOp::Contains
+            | BinaryOp::Matches => self.compare(e, op, op_span, lt, rt, lhs, rhs),
             BinaryOp::Coalesce => {
                 if lt.is_open() || lt == Ty::Null {
                     rt
                 } else {
-                    if !(rt.is_open() || rt == lt || rt == Ty::Null || (lt.is_number() && rt.is_number())) {
+                    if !(rt.is_open()
+                        || rt == lt
+                        || rt == Ty::Null
+                        || (lt.is_number() && rt.is_number()))
+                    {
                         self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
                     }
                     lt
@@ -895,7 +1245,11 @@ impl<'a> Checker<'a> {
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
                 if open {
-                    return if lt == Ty::Duration || rt == Ty::Duration { Ty::Duration } else { Ty::Any };
+                    return if lt == Ty::Duration || rt == Ty::Duration {
+                        Ty::Duration
+                    } else {
+                        Ty::Any
+                    };
                 }
                 match (op, lt, rt) {
                     (BinaryOp::Add, Ty::Str, Ty::Str) => Ty::Str,
@@ -903,7 +1257,9 @@ impl<'a> Checker<'a> {
                     (_, a, b) if a.is_number() && b.is_number() => Ty::Float,
                     (BinaryOp::Add | BinaryOp::Sub, Ty::Duration, Ty::Duration) => Ty::Duration,
                     (BinaryOp::Div, Ty::Duration, Ty::Duration) => Ty::Float,
-                    (BinaryOp::Mul | BinaryOp::Div, Ty::Duration, b) if b.is_number() => Ty::Duration,
+                    (BinaryOp::Mul | BinaryOp::Div, Ty::Duration, b) if b.is_number() => {
+                        Ty::Duration
+                    }
                     (BinaryOp::Mul, a, Ty::Duration) if a.is_number() => Ty::Duration,
                     (_, Ty::Duration, b) | (_, b, Ty::Duration) if b.is_number() => {
                         self.duration_vs_number(e, op_span, lhs, rhs, lt);
@@ -920,12 +1276,25 @@ impl<'a> Checker<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn compare(&mut self, e: &Expr, op: BinaryOp, op_span: Span, lt: Ty, rt: Ty, lhs: &Expr, rhs: &Expr) -> Ty {
+    fn compare(
+        &mut self,
+        e: &Expr,
+        op: BinaryOp,
+        op_span: Span,
+        lt: Ty,
+        rt: Ty,
+        lhs: &Expr,
+        rhs: &Expr,
+    ) -> Ty {
         if lt == Ty::Error || rt == Ty::Error {
             return Ty::Bool;
         }
         if lt == Ty::Spans || rt == Ty::Spans {
-            let (bad, t) = if lt == Ty::Spans { (lhs, lt) } else { (rhs, rt) };
+            let (bad, t) = if lt == Ty::Spans {
+                (lhs, lt)
+            } else {
+                (rhs, rt)
+            };
             self.diags.push(
                 Diagnostic::new(Code::TypeMismatch, bad.span, format!("`{}` does not apply to a selection of spans", op.symbol()))
                     .with_label(format!("this is {}", t.name()))
@@ -944,7 +1313,9 @@ impl<'a> Checker<'a> {
                     || (matches!(lt, Ty::SpanKind | Ty::SpanStatus) && rt == Ty::Str)
                     || (matches!(rt, Ty::SpanKind | Ty::SpanStatus) && lt == Ty::Str);
                 if !ok {
-                    if (lt == Ty::Duration && rt.is_number()) || (rt == Ty::Duration && lt.is_number()) {
+                    if (lt == Ty::Duration && rt.is_number())
+                        || (rt == Ty::Duration && lt.is_number())
+                    {
                         self.duration_vs_number(e, op_span, lhs, rhs, lt);
                     } else {
                         self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
@@ -952,10 +1323,14 @@ impl<'a> Checker<'a> {
                 }
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let ordered = |t: Ty| t.is_number() || matches!(t, Ty::Duration | Ty::Str) || t.is_open();
-                if (lt == Ty::Duration && rt.is_number()) || (rt == Ty::Duration && lt.is_number()) {
+                let ordered =
+                    |t: Ty| t.is_number() || matches!(t, Ty::Duration | Ty::Str) || t.is_open();
+                if (lt == Ty::Duration && rt.is_number()) || (rt == Ty::Duration && lt.is_number())
+                {
                     self.duration_vs_number(e, op_span, lhs, rhs, lt);
-                } else if !(ordered(lt) && ordered(rt)) || !(open || lt == rt || (lt.is_number() && rt.is_number())) {
+                } else if !(ordered(lt) && ordered(rt))
+                    || !(open || lt == rt || (lt.is_number() && rt.is_number()))
+                {
                     self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
                 }
             }
@@ -984,16 +1359,26 @@ impl<'a> Checker<'a> {
     }
 
     fn duration_vs_number(&mut self, e: &Expr, op_span: Span, lhs: &Expr, rhs: &Expr, lt: Ty) {
-        let (dur, num) = if lt == Ty::Duration { (lhs, rhs) } else { (rhs, lhs) };
-        let mut d = Diagnostic::new(Code::DurationVsNumber, op_span, "a duration cannot be compared with a plain number")
-            .with_secondary(dur.span, "a duration")
-            .with_secondary(num.span, "a number without a unit");
+        let (dur, num) = if lt == Ty::Duration {
+            (lhs, rhs)
+        } else {
+            (rhs, lhs)
+        };
+        let mut d = Diagnostic::new(
+            Code::DurationVsNumber,
+            op_span,
+            "a duration cannot be compared with a plain number",
+        )
+        .with_secondary(dur.span, "a duration")
+        .with_secondary(num.span, "a number without a unit");
         if let ExprKind::Lit(Lit::Int(n)) = &num.kind {
             d = d
                 .with_help(format!("give the number a unit, e.g. `{n}ms` or `{n}s`"))
                 .with_fix(format!("write `{n}ms`"), vec![(num.span, format!("{n}ms"))]);
         } else {
-            d = d.with_help("durations are written with a unit: `10us`, `250ms`, `1.5s`, `2m`, `1h`");
+            d = d.with_help(
+                "durations are written with a unit: `10us`, `250ms`, `1.5s`, `2m`, `1h`",
+            );
         }
         let _ = e;
         self.diags.push(d);
@@ -1004,7 +1389,9 @@ impl<'a> Checker<'a> {
     /// since SDKs do not always follow the conventions).
     fn constant_comparison(&mut self, lhs: &Expr, rhs: &Expr, sc: &Scope) -> bool {
         for (a, lit) in [(lhs, rhs), (rhs, lhs)] {
-            let (ExprKind::Path(p), ExprKind::Lit(l)) = (&a.kind, &lit.kind) else { continue };
+            let (ExprKind::Path(p), ExprKind::Lit(l)) = (&a.kind, &lit.kind) else {
+                continue;
+            };
             if self.is_variable(p, sc) {
                 continue;
             }
@@ -1012,7 +1399,9 @@ impl<'a> Checker<'a> {
             if builtins::SPAN_FIELDS.iter().any(|f| f.name == dotted) {
                 continue;
             }
-            let Some(attr) = semconv::registry().lookup(&dotted) else { continue };
+            let Some(attr) = semconv::registry().lookup(&dotted) else {
+                continue;
+            };
             if attr.is_template() {
                 continue;
             }
@@ -1028,12 +1417,21 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if !fits {
-                let mut d = Diagnostic::new(Code::ConstantComparison, lit.span, format!("`{dotted}` is {} in the semantic conventions, this is {have}", article(want)))
-                    .with_secondary(p.span, format!("{want} attribute"));
+                let mut d = Diagnostic::new(
+                    Code::ConstantComparison,
+                    lit.span,
+                    format!(
+                        "`{dotted}` is {} in the semantic conventions, this is {have}",
+                        article(want)
+                    ),
+                )
+                .with_secondary(p.span, format!("{want} attribute"));
                 if let (Lit::Str(s), "int") = (l, want)
                     && let Some(n) = s.as_plain().and_then(|t| t.parse::<i64>().ok())
                 {
-                    d = d.with_help(format!("compare with the number `{n}`")).with_fix(format!("write `{n}`"), vec![(lit.span, n.to_string())]);
+                    d = d
+                        .with_help(format!("compare with the number `{n}`"))
+                        .with_fix(format!("write `{n}`"), vec![(lit.span, n.to_string())]);
                 }
                 self.diags.push(d);
                 return true;
@@ -1044,11 +1442,18 @@ impl<'a> Checker<'a> {
             {
                 let values: Vec<&str> = attr.values.iter().filter_map(|v| v.as_str()).collect();
                 if !values.is_empty() && !values.contains(&text.as_str()) {
-                    let mut d = Diagnostic::new(Code::ConstantComparison, lit.span, format!("`{text}` is not a value of `{dotted}`"))
-                        .with_secondary(p.span, "an enum attribute")
-                        .with_note(format!("its values: {}", values.join(", ")));
+                    let mut d = Diagnostic::new(
+                        Code::ConstantComparison,
+                        lit.span,
+                        format!("`{text}` is not a value of `{dotted}`"),
+                    )
+                    .with_secondary(p.span, "an enum attribute")
+                    .with_note(format!("its values: {}", values.join(", ")));
                     if let Some(c) = did_you_mean(&text, values.iter().copied()) {
-                        d = d.with_help(format!("did you mean `\"{c}\"`?")).with_fix(format!("replace with `\"{c}\"`"), vec![(lit.span, format!("\"{c}\""))]);
+                        d = d.with_help(format!("did you mean `\"{c}\"`?")).with_fix(
+                            format!("replace with `\"{c}\"`"),
+                            vec![(lit.span, format!("\"{c}\""))],
+                        );
                     }
                     self.diags.push(d);
                 }
@@ -1058,17 +1463,29 @@ impl<'a> Checker<'a> {
     }
 
     fn enum_const(&mut self, e: &Expr, ty: Ty, sc: &Scope) -> Option<()> {
-        let ExprKind::Path(p) = &e.kind else { return None };
+        let ExprKind::Path(p) = &e.kind else {
+            return None;
+        };
         if p.segments.len() != 1 || self.is_variable(p, sc) {
             return None;
         }
         let name = p.segments[0].name.as_str();
-        let (set, what) = if ty == Ty::SpanKind { (builtins::SPAN_KINDS, "span kind") } else { (builtins::SPAN_STATUSES, "span status") };
+        let (set, what) = if ty == Ty::SpanKind {
+            (builtins::SPAN_KINDS, "span kind")
+        } else {
+            (builtins::SPAN_STATUSES, "span status")
+        };
         if !set.contains(&name) {
-            let mut d = Diagnostic::new(Code::TypeMismatch, p.span, format!("`{name}` is not a {what}"))
-                .with_note(format!("{what}s: {}", set.join(", ")));
+            let mut d = Diagnostic::new(
+                Code::TypeMismatch,
+                p.span,
+                format!("`{name}` is not a {what}"),
+            )
+            .with_note(format!("{what}s: {}", set.join(", ")));
             if let Some(s) = did_you_mean(name, set.iter().copied()) {
-                d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
+                d = d
+                    .with_help(format!("did you mean `{s}`?"))
+                    .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
             }
             self.diags.push(d);
         }
@@ -1077,7 +1494,9 @@ impl<'a> Checker<'a> {
 
     fn is_variable(&self, p: &Path, sc: &Scope) -> bool {
         let head = &p.segments[0].name;
-        p.segments.len() == 1 && (sc.locals.iter().any(|l| &l.name == head) || self.program.module(sc.module).lets.contains_key(head))
+        p.segments.len() == 1
+            && (sc.locals.iter().any(|l| &l.name == head)
+                || self.program.module(sc.module).lets.contains_key(head))
     }
 
     fn path(&mut self, p: &Path, sc: &mut Scope, ctx: Ctx) -> Ty {
@@ -1121,9 +1540,13 @@ impl<'a> Checker<'a> {
                 if n == 1 && head == "count" {
                     if !block {
                         self.diags.push(
-                            Diagnostic::new(Code::MisplacedAggregate, p.span, "`count` counts the spans of an expectation")
-                                .with_label("not available in a per-span predicate")
-                                .with_help("write it in the block: `expect SEL { count == 1 }`"),
+                            Diagnostic::new(
+                                Code::MisplacedAggregate,
+                                p.span,
+                                "`count` counts the spans of an expectation",
+                            )
+                            .with_label("not available in a per-span predicate")
+                            .with_help("write it in the block: `expect SEL { count == 1 }`"),
                         );
                         return Ty::Error;
                     }
@@ -1136,7 +1559,11 @@ impl<'a> Checker<'a> {
                 self.attribute(p, &dotted)
             }
             Ctx::Response | Ctx::Trace => {
-                let (fields, what) = if ctx == Ctx::Response { (builtins::RESPONSE_FIELDS, "response") } else { (builtins::TRACE_FIELDS, "trace") };
+                let (fields, what) = if ctx == Ctx::Response {
+                    (builtins::RESPONSE_FIELDS, "response")
+                } else {
+                    (builtins::TRACE_FIELDS, "trace")
+                };
                 if n == 1
                     && let Some(f) = fields.iter().find(|f| f.name == head)
                 {
@@ -1144,16 +1571,29 @@ impl<'a> Checker<'a> {
                         && let Some(kind) = self.current_trigger_kind(sc)
                         && !response_field_applies(kind, head)
                     {
-                        self.diags.push(Diagnostic::new(Code::UnknownName, p.span, format!("a `{kind}` trigger's response has no `{head}`")));
+                        self.diags.push(Diagnostic::new(
+                            Code::UnknownName,
+                            p.span,
+                            format!("a `{kind}` trigger's response has no `{head}`"),
+                        ));
                         return Ty::Error;
                     }
                     return f.ty;
                 }
                 let dotted = p.dotted();
-                let mut d = Diagnostic::new(Code::UnknownName, p.span, format!("unknown {what} field `{dotted}`"))
-                    .with_note(format!("{what} fields: {}", fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")));
+                let mut d = Diagnostic::new(
+                    Code::UnknownName,
+                    p.span,
+                    format!("unknown {what} field `{dotted}`"),
+                )
+                .with_note(format!(
+                    "{what} fields: {}",
+                    fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                ));
                 if let Some(s) = did_you_mean(&dotted, fields.iter().map(|f| f.name)) {
-                    d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
+                    d = d
+                        .with_help(format!("did you mean `{s}`?"))
+                        .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
                 }
                 self.diags.push(d);
                 Ty::Error
@@ -1172,8 +1612,12 @@ impl<'a> Checker<'a> {
             if a.deprecated.is_some()
                 && let Some(sev) = self.options.deprecated_attributes
             {
-                let mut d = Diagnostic::new(Code::DeprecatedAttribute, p.span, format!("`{dotted}` is deprecated in the OpenTelemetry semantic conventions"))
-                    .with_severity(sev);
+                let mut d = Diagnostic::new(
+                    Code::DeprecatedAttribute,
+                    p.span,
+                    format!("`{dotted}` is deprecated in the OpenTelemetry semantic conventions"),
+                )
+                .with_severity(sev);
                 match &a.renamed_to {
                     Some(new) => {
                         d = d
@@ -1182,7 +1626,19 @@ impl<'a> Checker<'a> {
                             .with_fix(format!("replace with `{new}`"), vec![(p.span, new.clone())]);
                     }
                     None => {
-                        d = d.with_note(format!("reason: {}", a.deprecated.as_deref().unwrap_or("deprecated")));
+                        let why = match a.deprecated.as_deref() {
+                            Some("obsoleted") => {
+                                "it is obsolete and has no replacement".to_string()
+                            }
+                            Some("uncategorized") | None => {
+                                "it has no direct replacement; see the semantic conventions"
+                                    .to_string()
+                            }
+                            Some(other) => format!("reason: {other}"),
+                        };
+                        d = d.with_note(why).with_note(format!(
+                            "write `attr(\"{dotted}\")` to read it without this warning"
+                        ));
                     }
                 }
                 self.diags.push(d);
@@ -1194,22 +1650,35 @@ impl<'a> Checker<'a> {
                 && let Some(s) = did_you_mean(dotted, builtins::SPAN_FIELDS.iter().map(|f| f.name))
             {
                 self.diags.push(
-                    Diagnostic::new(Code::UnknownAttribute, p.span, format!("`{dotted}` is read as a span attribute"))
-                        .with_severity(sev)
-                        .with_help(format!("did you mean the span field `{s}`?"))
-                        .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]),
+                    Diagnostic::new(
+                        Code::UnknownAttribute,
+                        p.span,
+                        format!("`{dotted}` is read as a span attribute"),
+                    )
+                    .with_severity(sev)
+                    .with_help(format!("did you mean the span field `{s}`?"))
+                    .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]),
                 );
                 return Ty::Any;
             }
-            let closest = *self.closest_cache.entry(dotted.to_string()).or_insert_with(|| reg.closest(dotted).map(|a| a.name.as_str()));
+            let closest = *self
+                .closest_cache
+                .entry(dotted.to_string())
+                .or_insert_with(|| reg.closest(dotted).map(|a| a.name.as_str()));
             if let Some(c) = closest {
                 self.diags.push(
-                    Diagnostic::new(Code::UnknownAttribute, p.span, format!("`{dotted}` is not an OpenTelemetry semantic-convention attribute"))
-                        .with_severity(sev)
-                        .with_label("unknown attribute")
-                        .with_help(format!("did you mean `{c}`?"))
-                        .with_note(format!("write `attr(\"{dotted}\")` if this custom attribute is intended"))
-                        .with_fix(format!("replace with `{c}`"), vec![(p.span, c.to_string())]),
+                    Diagnostic::new(
+                        Code::UnknownAttribute,
+                        p.span,
+                        format!("`{dotted}` is not an OpenTelemetry semantic-convention attribute"),
+                    )
+                    .with_severity(sev)
+                    .with_label("unknown attribute")
+                    .with_help(format!("did you mean `{c}`?"))
+                    .with_note(format!(
+                        "write `attr(\"{dotted}\")` if this custom attribute is intended"
+                    ))
+                    .with_fix(format!("replace with `{c}`"), vec![(p.span, c.to_string())]),
                 );
             }
         }
@@ -1226,25 +1695,44 @@ impl<'a> Checker<'a> {
         let test = &program.tests[ti];
         let mut candidates: Vec<String> = Vec::new();
         let mut reached = false;
-        let resolve_in = |tt: usize, rest: &[&str], candidates: &mut Vec<String>, reached: &mut bool| -> Option<(usize, usize, String)> {
+        let resolve_in = |tt: usize,
+                          rest: &[&str],
+                          candidates: &mut Vec<String>,
+                          reached: &mut bool|
+         -> Option<(usize, usize, String)> {
             let t = &program.tests[tt];
             match rest {
                 [step, cap] => {
-                    let s = t.steps.iter().position(|s| s.name.as_deref() == Some(step))?;
+                    let s = t
+                        .steps
+                        .iter()
+                        .position(|s| s.name.as_deref() == Some(step))?;
                     *reached = true;
                     candidates.extend(t.steps[s].captures.iter().map(|c| c.name.clone()));
-                    t.steps[s].captures.iter().any(|c| c.name == *cap).then(|| (tt, s, cap.to_string()))
+                    t.steps[s]
+                        .captures
+                        .iter()
+                        .any(|c| c.name == *cap)
+                        .then(|| (tt, s, cap.to_string()))
                 }
                 [cap] if t.steps.len() == 1 && t.steps[0].name.is_none() => {
                     *reached = true;
                     candidates.extend(t.steps[0].captures.iter().map(|c| c.name.clone()));
-                    t.steps[0].captures.iter().any(|c| c.name == *cap).then(|| (tt, 0, cap.to_string()))
+                    t.steps[0]
+                        .captures
+                        .iter()
+                        .any(|c| c.name == *cap)
+                        .then(|| (tt, 0, cap.to_string()))
                 }
                 _ => None,
             }
         };
         let mut found = None;
-        if test.steps.iter().any(|s| s.name.as_deref() == Some(segs[0])) {
+        if test
+            .steps
+            .iter()
+            .any(|s| s.name.as_deref() == Some(segs[0]))
+        {
             found = resolve_in(ti, &segs, &mut candidates, &mut reached);
         }
         if found.is_none()
@@ -1252,12 +1740,16 @@ impl<'a> Checker<'a> {
         {
             found = resolve_in(tt, &segs[1..], &mut candidates, &mut reached);
         }
-        // (producing test, its step, capture name) and how the reference was spelt.
-        let target: Option<(usize, usize, &str)> = found.as_ref().map(|(a, b, c)| (*a, *b, c.as_str()));
+        // (producing test, its step, capture name).
+        let target = found.as_ref().map(|(a, b, c)| (*a, *b, c.as_str()));
         match target {
             Some((tt, ts, name)) => {
                 if tt == ti && ts >= si {
-                    let when = if ts == si { "in the step that defines it" } else { "before its step runs" };
+                    let when = if ts == si {
+                        "in the step that defines it"
+                    } else {
+                        "before its step runs"
+                    };
                     self.diags.push(
                         Diagnostic::new(Code::CaptureBeforeDefinition, p.span, format!("capture `{}` is used {when}", p.dotted()))
                             .with_secondary(program.tests[tt].steps[ts].captures.iter().find(|c| c.name == name).map_or(p.span, |c| c.span), "defined here")
@@ -1265,25 +1757,42 @@ impl<'a> Checker<'a> {
                     );
                     return Some(Ty::Error);
                 }
-                let source = program.tests[tt].steps[ts].captures.iter().find(|c| c.name == name).map_or(CaptureSource::Trace, |c| c.source);
+                let source = program.tests[tt].steps[ts]
+                    .captures
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map_or(CaptureSource::Trace, |c| c.source);
                 self.deps.push(Dep {
                     test: ti,
                     step: si,
                     phase: sc.phase,
-                    kind: DepKind::Capture { test: tt, step: ts, name: name.to_string(), source },
+                    kind: DepKind::Capture {
+                        test: tt,
+                        step: ts,
+                        name: name.to_string(),
+                        source,
+                    },
                     span: p.span,
                 });
                 Some(Ty::Any)
             }
             None if reached => {
                 let last = segs[segs.len() - 1];
-                let close = did_you_mean(last, candidates.iter().map(String::as_str)).map(str::to_string);
+                let close =
+                    did_you_mean(last, candidates.iter().map(String::as_str)).map(str::to_string);
                 // In a predicate, `db.system` may be an attribute even with a step called `db`:
                 // only a near-miss of a real capture is reported there.
                 if matches!(ctx, Ctx::Pred { .. }) && close.is_none() {
                     return None;
                 }
-                let mut d = Diagnostic::new(Code::UnknownCapture, p.span, format!("no capture `{last}` in `{}`", segs[..segs.len() - 1].join(".")));
+                let mut d = Diagnostic::new(
+                    Code::UnknownCapture,
+                    p.span,
+                    format!(
+                        "no capture `{last}` in `{}`",
+                        segs[..segs.len() - 1].join(".")
+                    ),
+                );
                 match close {
                     Some(c) => d = d.with_help(format!("did you mean `{c}`?")),
                     None if candidates.is_empty() => d = d.with_note("that step captures nothing: add `let NAME = …` inside one of its `expect` blocks"),
@@ -1306,9 +1815,26 @@ impl<'a> Checker<'a> {
         let mut d = if let Some(&(target, _)) = m.imports.get(head) {
             let tm = program.module(target);
             candidates = tm.lets.keys().map(|k| format!("{head}.{k}")).collect();
-            Diagnostic::new(Code::UnknownName, p.span, format!("`{}` has no `let` named `{}`", tm.name, p.segments[1..].iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(".")))
+            Diagnostic::new(
+                Code::UnknownName,
+                p.span,
+                format!(
+                    "`{}` has no `let` named `{}`",
+                    tm.name,
+                    p.segments[1..]
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".")
+                ),
+            )
         } else {
-            Diagnostic::new(Code::UnknownName, p.span, format!("unknown name `{dotted}`")).with_label("not defined")
+            Diagnostic::new(
+                Code::UnknownName,
+                p.span,
+                format!("unknown name `{dotted}`"),
+            )
+            .with_label("not defined")
         };
         if let Some(ti) = sc.test {
             for (si, s) in program.tests[ti].steps.iter().enumerate() {
@@ -1320,8 +1846,13 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(s) = did_you_mean(&dotted, candidates.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
-        } else if ctx == Ctx::Value && (semconv::registry().lookup(&dotted).is_some() || builtins::SPAN_FIELDS.iter().any(|f| f.name == dotted)) {
+            d = d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(format!("replace with `{s}`"), vec![(p.span, s.to_string())]);
+        } else if ctx == Ctx::Value
+            && (semconv::registry().lookup(&dotted).is_some()
+                || builtins::SPAN_FIELDS.iter().any(|f| f.name == dotted))
+        {
             d = d.with_help("span attributes and fields are read inside a filter `span[…]` or an `expect … { }` block");
         }
         self.diags.push(d);
@@ -1332,7 +1863,11 @@ impl<'a> Checker<'a> {
         let m = program.module(sc.module);
         let n = callee.segments.len();
         let head = callee.segments[0].name.as_str();
-        let arg_ctx = if matches!(ctx, Ctx::Pred { .. }) { Ctx::Pred { block: false } } else { ctx };
+        let arg_ctx = if matches!(ctx, Ctx::Pred { .. }) {
+            Ctx::Pred { block: false }
+        } else {
+            ctx
+        };
         // A matcher of this module, or `namespace.matcher` of an import.
         let matcher = if n == 1 {
             m.matchers.get(head).map(|&i| (m.id, i, None))
@@ -1344,12 +1879,26 @@ impl<'a> Checker<'a> {
                         Some(&i) => Some((target, i, Some(imp))),
                         None => {
                             self.used.insert((m.id, imp));
-                            let mut d = Diagnostic::new(Code::UnknownName, callee.span, format!("`{}` has no matcher `{}`", tm.name, callee.segments[1].name));
-                            if let Some(s) = did_you_mean(&callee.segments[1].name, tm.matchers.keys().map(String::as_str)) {
+                            let mut d = Diagnostic::new(
+                                Code::UnknownName,
+                                callee.span,
+                                format!(
+                                    "`{}` has no matcher `{}`",
+                                    tm.name, callee.segments[1].name
+                                ),
+                            );
+                            if let Some(s) = did_you_mean(
+                                &callee.segments[1].name,
+                                tm.matchers.keys().map(String::as_str),
+                            ) {
                                 let span = callee.segments[1].span;
-                                d = d.with_help(format!("did you mean `{head}.{s}`?")).with_fix(format!("replace with `{s}`"), vec![(span, s.to_string())]);
+                                d = d.with_help(format!("did you mean `{head}.{s}`?")).with_fix(
+                                    format!("replace with `{s}`"),
+                                    vec![(span, s.to_string())],
+                                );
                             } else {
-                                let mut names: Vec<&str> = tm.matchers.keys().map(String::as_str).collect();
+                                let mut names: Vec<&str> =
+                                    tm.matchers.keys().map(String::as_str).collect();
                                 names.sort_unstable();
                                 d = d.with_note(format!("its matchers: {}", names.join(", ")));
                             }
@@ -1374,34 +1923,87 @@ impl<'a> Checker<'a> {
             if let ItemKind::Matcher(mt) = &program.module(mid).ast.items[item].kind {
                 let required = mt.params.iter().filter(|p| p.default.is_none()).count();
                 if args.len() < required || args.len() > mt.params.len() {
-                    let want = if required == mt.params.len() { format!("{required}") } else { format!("{required} to {}", mt.params.len()) };
-                    let sig = mt.params.iter().map(|p| if p.default.is_some() { format!("{}?", p.name.name) } else { p.name.name.clone() }).collect::<Vec<_>>().join(", ");
+                    let want = if required == mt.params.len() {
+                        format!("{required}")
+                    } else {
+                        format!("{required} to {}", mt.params.len())
+                    };
+                    let sig = mt
+                        .params
+                        .iter()
+                        .map(|p| {
+                            if p.default.is_some() {
+                                format!("{}?", p.name.name)
+                            } else {
+                                p.name.name.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     self.diags.push(
-                        Diagnostic::new(Code::WrongArity, e.span, format!("matcher `{}` takes {want} argument{}, found {}", callee.dotted(), if want == "1" { "" } else { "s" }, args.len()))
-                            .with_secondary(mt.name.span, format!("defined as `{}({sig})`", mt.name.name)),
+                        Diagnostic::new(
+                            Code::WrongArity,
+                            e.span,
+                            format!(
+                                "matcher `{}` takes {want} argument{}, found {}",
+                                callee.dotted(),
+                                if want == "1" { "" } else { "s" },
+                                args.len()
+                            ),
+                        )
+                        .with_secondary(
+                            mt.name.span,
+                            format!("defined as `{}({sig})`", mt.name.name),
+                        ),
                     );
                 }
             }
             for a in args {
                 let t = self.expr(a, sc, arg_ctx);
                 if t == Ty::Spans {
-                    self.diags.push(Diagnostic::new(Code::TypeMismatch, a.span, "matcher arguments are values, not selections"));
+                    self.diags.push(Diagnostic::new(
+                        Code::TypeMismatch,
+                        a.span,
+                        "matcher arguments are values, not selections",
+                    ));
                 }
             }
             return Ty::Spans;
         }
         let Some(f) = (n == 1).then(|| builtins::function(head)).flatten() else {
             let dotted = callee.dotted();
-            let mut names: Vec<String> = builtins::FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
+            let mut names: Vec<String> = builtins::FUNCTIONS
+                .iter()
+                .map(|f| f.name.to_string())
+                .collect();
             names.extend(m.matchers.keys().cloned());
             for (ns, (target, _)) in &m.imports {
-                names.extend(program.module(*target).matchers.keys().map(|k| format!("{ns}.{k}")));
+                names.extend(
+                    program
+                        .module(*target)
+                        .matchers
+                        .keys()
+                        .map(|k| format!("{ns}.{k}")),
+                );
             }
-            let mut d = Diagnostic::new(Code::UnknownFunction, callee.span, format!("unknown function `{dotted}`")).with_label("no function or matcher of this name");
+            let mut d = Diagnostic::new(
+                Code::UnknownFunction,
+                callee.span,
+                format!("unknown function `{dotted}`"),
+            )
+            .with_label("no function or matcher of this name");
             if let Some(s) = did_you_mean(&dotted, names.iter().map(String::as_str)) {
-                d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(callee.span, s.to_string())]);
-            } else if n == 2 && !m.imports.contains_key(head) && crate::stdlib::module(&format!("std/{head}")).is_some() {
-                d = d.with_help(format!("add `import \"std/{head}\"` at the top of the file"));
+                d = d.with_help(format!("did you mean `{s}`?")).with_fix(
+                    format!("replace with `{s}`"),
+                    vec![(callee.span, s.to_string())],
+                );
+            } else if n == 2
+                && !m.imports.contains_key(head)
+                && crate::stdlib::module(&format!("std/{head}")).is_some()
+            {
+                d = d.with_help(format!(
+                    "add `import \"std/{head}\"` at the top of the file"
+                ));
             }
             self.diags.push(d);
             for a in args {
@@ -1410,24 +2012,48 @@ impl<'a> Checker<'a> {
             return Ty::Error;
         };
         if args.len() < f.min_args || args.len() > f.max_args {
-            let want = if f.min_args == f.max_args { format!("{}", f.min_args) } else { format!("{} to {}", f.min_args, f.max_args) };
+            let want = if f.min_args == f.max_args {
+                format!("{}", f.min_args)
+            } else {
+                format!("{} to {}", f.min_args, f.max_args)
+            };
             self.diags.push(
-                Diagnostic::new(Code::WrongArity, e.span, format!("`{}` takes {want} argument{}, found {}", f.name, if want == "1" { "" } else { "s" }, args.len()))
-                    .with_note(format!("{}({})", f.name, f.params.join(", ")))
-                    .with_help(format!("e.g. `{}`", f.example)),
+                Diagnostic::new(
+                    Code::WrongArity,
+                    e.span,
+                    format!(
+                        "`{}` takes {want} argument{}, found {}",
+                        f.name,
+                        if want == "1" { "" } else { "s" },
+                        args.len()
+                    ),
+                )
+                .with_note(format!("{}({})", f.name, f.params.join(", ")))
+                .with_help(format!("e.g. `{}`", f.example)),
             );
         }
         match f.context {
             FnContext::Aggregate if ctx != (Ctx::Pred { block: true }) => {
                 self.diags.push(
-                    Diagnostic::new(Code::MisplacedAggregate, callee.span, format!("`{}` aggregates over the spans of an expectation", f.name))
-                        .with_help(format!("use it inside `expect SEL {{ … }}`, e.g. `{}`", f.example)),
+                    Diagnostic::new(
+                        Code::MisplacedAggregate,
+                        callee.span,
+                        format!("`{}` aggregates over the spans of an expectation", f.name),
+                    )
+                    .with_help(format!(
+                        "use it inside `expect SEL {{ … }}`, e.g. `{}`",
+                        f.example
+                    )),
                 );
             }
             FnContext::Response if ctx != Ctx::Response => {
                 self.diags.push(
-                    Diagnostic::new(Code::UnknownFunction, callee.span, format!("`{}` reads the trigger's response", f.name))
-                        .with_help("use it inside `expect response { … }`"),
+                    Diagnostic::new(
+                        Code::UnknownFunction,
+                        callee.span,
+                        format!("`{}` reads the trigger's response", f.name),
+                    )
+                    .with_help("use it inside `expect response { … }`"),
                 );
             }
             _ => {}
@@ -1438,11 +2064,25 @@ impl<'a> Checker<'a> {
                     .with_help("inside `expect response { … }`; elsewhere pass the JSON text: `json(attr(\"…\"), \"$.path\")`"),
             );
         }
-        let inner_ctx = if f.context == FnContext::Aggregate { Ctx::Pred { block: false } } else { arg_ctx };
+        let inner_ctx = if f.context == FnContext::Aggregate {
+            Ctx::Pred { block: false }
+        } else {
+            arg_ctx
+        };
         for (i, a) in args.iter().enumerate() {
             let t = self.expr(a, sc, inner_ctx);
-            let textual = matches!((f.name, i), ("env" | "header" | "metadata" | "attr" | "lower" | "upper", 0) | ("regex_group", 0 | 1) | ("json", _));
-            if textual && !(t.is_open() || t == Ty::Str) && !(f.name == "json" && i == 0 && args.len() == 2) {
+            let textual = matches!(
+                (f.name, i),
+                (
+                    "env" | "header" | "metadata" | "attr" | "lower" | "upper",
+                    0
+                ) | ("regex_group", 0 | 1)
+                    | ("json", _)
+            );
+            if textual
+                && !(t.is_open() || t == Ty::Str)
+                && !(f.name == "json" && i == 0 && args.len() == 2)
+            {
                 self.mismatch(a, t, "a string");
             }
         }
@@ -1470,7 +2110,11 @@ impl<'a> Checker<'a> {
         {
             let msg = err.to_string();
             let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
-            self.diags.push(Diagnostic::new(Code::InvalidRegex, e.span, "invalid regular expression").with_label(last).with_note("the syntax is that of the Rust `regex` crate"));
+            self.diags.push(
+                Diagnostic::new(Code::InvalidRegex, e.span, "invalid regular expression")
+                    .with_label(last)
+                    .with_note("the syntax is that of the Rust `regex` crate"),
+            );
         }
     }
 
@@ -1500,7 +2144,12 @@ impl<'a> Checker<'a> {
 
     fn expect_bool(&mut self, e: &Expr, t: Ty) {
         if !(t == Ty::Bool || t.is_open()) {
-            let mut d = Diagnostic::new(Code::ExpectedBool, e.span, "a predicate must be true or false").with_label(format!("this is {}", t.name()));
+            let mut d = Diagnostic::new(
+                Code::ExpectedBool,
+                e.span,
+                "a predicate must be true or false",
+            )
+            .with_label(format!("this is {}", t.name()));
             if t == Ty::Spans {
                 d = d.with_help("to require that spans exist, write a separate `expect SEL`; to test a span's children, use `:has(…)`");
             } else {
@@ -1512,9 +2161,15 @@ impl<'a> Checker<'a> {
 
     fn expect_duration(&mut self, e: &Expr, t: Ty) {
         if t.is_number() {
-            let mut d = Diagnostic::new(Code::DurationVsNumber, e.span, "expected a duration, found a plain number");
+            let mut d = Diagnostic::new(
+                Code::DurationVsNumber,
+                e.span,
+                "expected a duration, found a plain number",
+            );
             if let ExprKind::Lit(Lit::Int(n)) = &e.kind {
-                d = d.with_help(format!("write `{n}s` or `{n}ms`")).with_fix(format!("write `{n}s`"), vec![(e.span, format!("{n}s"))]);
+                d = d
+                    .with_help(format!("write `{n}s` or `{n}ms`"))
+                    .with_fix(format!("write `{n}s`"), vec![(e.span, format!("{n}s"))]);
             }
             self.diags.push(d);
         } else {
@@ -1528,8 +2183,12 @@ impl<'a> Checker<'a> {
         }
         let names: Vec<&str> = want.iter().map(|w| w.name()).collect();
         self.diags.push(
-            Diagnostic::new(Code::TypeMismatch, e.span, format!("{what} must be {}", names.join(" or ")))
-                .with_label(format!("this is {}", t.name())),
+            Diagnostic::new(
+                Code::TypeMismatch,
+                e.span,
+                format!("{what} must be {}", names.join(" or ")),
+            )
+            .with_label(format!("this is {}", t.name())),
         );
     }
 
@@ -1537,16 +2196,27 @@ impl<'a> Checker<'a> {
         if t.is_open() {
             return;
         }
-        self.diags.push(Diagnostic::new(Code::TypeMismatch, e.span, format!("expected {want}, found {}", t.name())).with_label(format!("this is {}", t.name())));
+        self.diags.push(
+            Diagnostic::new(
+                Code::TypeMismatch,
+                e.span,
+                format!("expected {want}, found {}", t.name()),
+            )
+            .with_label(format!("this is {}", t.name())),
+        );
     }
 
     fn mismatch_pair(&mut self, _e: &Expr, op_span: Span, lt: Ty, rt: Ty, lhs: &Expr, rhs: &Expr) {
         if lt == Ty::Error || rt == Ty::Error {
             return;
         }
-        let mut d = Diagnostic::new(Code::TypeMismatch, op_span, format!("cannot combine {} and {}", lt.name(), rt.name()))
-            .with_secondary(lhs.span, lt.name())
-            .with_secondary(rhs.span, rt.name());
+        let mut d = Diagnostic::new(
+            Code::TypeMismatch,
+            op_span,
+            format!("cannot combine {} and {}", lt.name(), rt.name()),
+        )
+        .with_secondary(lhs.span, lt.name())
+        .with_secondary(rhs.span, rt.name());
         if (lt == Ty::Str && rt.is_number()) || (rt == Ty::Str && lt.is_number()) {
             d = d.with_help("convert one side: `int(…)` or `string(…)`");
         }
@@ -1574,7 +2244,11 @@ fn response_field_applies(kind: &str, field: &str) -> bool {
 }
 
 fn article(ty: &str) -> String {
-    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) { format!("an {ty}") } else { format!("a {ty}") }
+    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {ty}")
+    } else {
+        format!("a {ty}")
+    }
 }
 
 fn single_name(e: &Expr) -> Option<&ast::Ident> {

@@ -10,8 +10,10 @@ use crate::check::Checker;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::parser;
 use crate::plan::{self, Plan};
-use crate::program::{CaptureInfo, CaptureSource, Module, ModuleId, Origin, Program, StepInfo, StepLoc, TestInfo};
-use crate::span::{Span, SourceMap};
+use crate::program::{
+    CaptureInfo, CaptureSource, Module, ModuleId, Origin, Program, StepInfo, StepLoc, TestInfo,
+};
+use crate::span::{FileId, SourceMap, Span};
 use crate::stdlib;
 use std::collections::HashMap;
 
@@ -42,7 +44,10 @@ pub struct MemoryLoader {
 impl SourceLoader for MemoryLoader {
     fn load(&mut self, importer: &str, path: &str) -> Result<(String, Vec<u8>), String> {
         let name = join_relative(importer, path);
-        self.files.get(&name).map(|t| (name.clone(), t.clone().into_bytes())).ok_or_else(|| format!("no file `{name}`"))
+        self.files
+            .get(&name)
+            .map(|t| (name.clone(), t.clone().into_bytes()))
+            .ok_or_else(|| format!("no file `{name}`"))
     }
 }
 
@@ -78,7 +83,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { deprecated_attributes: Some(Severity::Warning), unknown_attributes: Some(Severity::Warning) }
+        Options {
+            deprecated_attributes: Some(Severity::Warning),
+            unknown_attributes: Some(Severity::Warning),
+        }
     }
 }
 
@@ -103,16 +111,26 @@ impl Compilation {
 }
 
 /// Compiles a suite: the root files (name, bytes) in order, imports through `loader`.
-pub fn compile(roots: Vec<(String, Vec<u8>)>, loader: &mut dyn SourceLoader, options: &Options) -> Compilation {
-    let mut driver = Driver { sources: SourceMap::new(), modules: Vec::new(), by_name: HashMap::new(), diags: Vec::new() };
-    let mut root_ids = Vec::new();
-    for (name, bytes) in roots {
-        if let Some(&id) = driver.by_name.get(&name) {
-            root_ids.push(id);
-            continue;
-        }
-        let id = driver.add_module(name, &bytes, Origin::Root);
-        root_ids.push(id);
+pub fn compile(
+    roots: Vec<(String, Vec<u8>)>,
+    loader: &mut dyn SourceLoader,
+    options: &Options,
+) -> Compilation {
+    let mut driver = Driver {
+        sources: SourceMap::new(),
+        modules: Vec::new(),
+        by_name: HashMap::new(),
+        diags: Vec::new(),
+    };
+    // Parse the root files in parallel (parsing is most of the front end's time), then add
+    // them in their given order so file ids and output stay deterministic.
+    let mut seen = std::collections::HashSet::new();
+    let roots: Vec<(String, Vec<u8>)> = roots
+        .into_iter()
+        .filter(|(n, _)| seen.insert(n.clone()))
+        .collect();
+    for ((name, _), (text, parsed)) in roots.iter().zip(parse_parallel(&roots)) {
+        driver.add_parsed(name.clone(), text, parsed, Origin::Root);
     }
     // Resolve imports breadth-first; new modules are appended while we walk.
     let mut next = 0;
@@ -124,7 +142,10 @@ pub fn compile(roots: Vec<(String, Vec<u8>)>, loader: &mut dyn SourceLoader, opt
     for m in &mut driver.modules {
         build_tables(m, &mut driver.diags);
     }
-    let mut program = Program { modules: driver.modules, ..Program::default() };
+    let mut program = Program {
+        modules: driver.modules,
+        ..Program::default()
+    };
     collect_tests(&mut program, &mut driver.diags);
 
     let mut checker = Checker::new(&program, &driver.sources, options);
@@ -140,7 +161,59 @@ pub fn compile(roots: Vec<(String, Vec<u8>)>, loader: &mut dyn SourceLoader, opt
     diagnostics.dedup();
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     let plan = (!has_errors && cycles_ok).then(|| plan::lower(&program, &deps));
-    Compilation { sources: driver.sources, program, diagnostics, plan }
+    Compilation {
+        sources: driver.sources,
+        program,
+        diagnostics,
+        plan,
+    }
+}
+
+/// Parses files on all cores; file `i` gets `FileId(i)`.
+fn parse_parallel(files: &[(String, Vec<u8>)]) -> Vec<(String, parser::Parsed)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    if threads <= 1 || total < 256 * 1024 {
+        return files
+            .iter()
+            .enumerate()
+            .map(|(i, (_, b))| parser::parse_bytes(FileId(i as u32), b))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<(String, parser::Parsed)>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let chunks: Vec<Vec<(usize, (String, parser::Parsed))>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, b)) = files.get(i) else { break };
+                        out.push((i, parser::parse_bytes(FileId(i as u32), b)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in chunks.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    // A worker that panicked (a parser bug) loses its files: parse them again here so the panic
+    // surfaces on this thread with its message instead of a missing file.
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| parser::parse_bytes(FileId(i as u32), &files[i].1)))
+        .collect()
 }
 
 struct Driver {
@@ -152,9 +225,20 @@ struct Driver {
 
 impl Driver {
     fn add_module(&mut self, name: String, bytes: &[u8], origin: Origin) -> ModuleId {
-        let file = self.sources.add(name.clone(), String::new());
+        let file = FileId(self.sources.len() as u32);
         let (text, parsed) = parser::parse_bytes(file, bytes);
-        self.sources.set_text(file, text);
+        self.add_parsed(name, text, parsed, origin)
+    }
+
+    /// Adds a module parsed for the next file id.
+    fn add_parsed(
+        &mut self,
+        name: String,
+        text: String,
+        parsed: parser::Parsed,
+        origin: Origin,
+    ) -> ModuleId {
+        let file = self.sources.add(name.clone(), text);
         self.diags.extend(parsed.diagnostics);
         let id = ModuleId(self.modules.len() as u32);
         self.by_name.insert(name.clone(), id);
@@ -186,7 +270,9 @@ impl Driver {
             })
             .collect();
         for (idx, imp, _) in imports {
-            let target = if let Some(src) = imp.path.strip_prefix("std/").and(stdlib::module(&imp.path)) {
+            let target = if let Some(src) =
+                imp.path.strip_prefix("std/").and(stdlib::module(&imp.path))
+            {
                 let name = imp.path.clone();
                 match self.by_name.get(&name) {
                     Some(&t) => Some(t),
@@ -194,12 +280,22 @@ impl Driver {
                 }
             } else if imp.path.starts_with("std/") {
                 let known = stdlib::MODULES.iter().map(|(p, _)| *p);
-                let mut d = Diagnostic::new(Code::ImportNotFound, imp.path_span, format!("no standard module `{}`", imp.path))
-                    .with_label("not in the standard library");
+                let mut d = Diagnostic::new(
+                    Code::ImportNotFound,
+                    imp.path_span,
+                    format!("no standard module `{}`", imp.path),
+                )
+                .with_label("not in the standard library");
                 if let Some(s) = crate::builtins::did_you_mean(&imp.path, known) {
-                    d = d.with_help(format!("did you mean `{s}`?")).with_fix(format!("replace with `{s}`"), vec![(imp.path_span, format!("\"{s}\""))]);
+                    d = d.with_help(format!("did you mean `{s}`?")).with_fix(
+                        format!("replace with `{s}`"),
+                        vec![(imp.path_span, format!("\"{s}\""))],
+                    );
                 } else {
-                    let list: Vec<_> = stdlib::MODULES.iter().map(|(p, _)| format!("`{p}`")).collect();
+                    let list: Vec<_> = stdlib::MODULES
+                        .iter()
+                        .map(|(p, _)| format!("`{p}`"))
+                        .collect();
                     d = d.with_note(format!("the standard modules are {}", list.join(", ")));
                 }
                 self.diags.push(d);
@@ -223,8 +319,12 @@ impl Driver {
                         },
                         Err(why) => {
                             self.diags.push(
-                                Diagnostic::new(Code::ImportNotFound, imp.path_span, format!("cannot import `{}`", imp.path))
-                                    .with_label(why),
+                                Diagnostic::new(
+                                    Code::ImportNotFound,
+                                    imp.path_span,
+                                    format!("cannot import `{}`", imp.path),
+                                )
+                                .with_label(why),
                             );
                             None
                         }
@@ -236,20 +336,33 @@ impl Driver {
                 Some(a) => a.name.clone(),
                 None => default_namespace(&imp.path),
             };
-            let valid = ns.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = ns
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             let m = &mut self.modules[id.0 as usize];
             if !valid {
                 self.diags.push(
-                    Diagnostic::new(Code::InvalidArguments, imp.path_span, format!("`{ns}` is not a valid namespace name"))
-                        .with_help("name the namespace with `as`, e.g. `import \"./my-lib.tbt\" as lib`"),
+                    Diagnostic::new(
+                        Code::InvalidArguments,
+                        imp.path_span,
+                        format!("`{ns}` is not a valid namespace name"),
+                    )
+                    .with_help(
+                        "name the namespace with `as`, e.g. `import \"./my-lib.tbt\" as lib`",
+                    ),
                 );
             } else if let Some(&(_, prev)) = m.imports.get(&ns) {
                 let prev_span = m.ast.items[prev].span;
                 self.diags.push(
-                    Diagnostic::new(Code::Duplicate, imp.alias.as_ref().map_or(imp.path_span, |a| a.span), format!("the namespace `{ns}` is imported twice"))
-                        .with_secondary(prev_span, "first imported here")
-                        .with_help("give one of them another name with `as`"),
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        imp.alias.as_ref().map_or(imp.path_span, |a| a.span),
+                        format!("the namespace `{ns}` is imported twice"),
+                    )
+                    .with_secondary(prev_span, "first imported here")
+                    .with_help("give one of them another name with `as`"),
                 );
             } else {
                 m.imports.insert(ns, (target, idx));
@@ -266,8 +379,8 @@ impl Driver {
             if state[start] != 0 {
                 continue;
             }
-            #[allow(clippy::type_complexity)]
-            let mut stack: Vec<(usize, Vec<(usize, usize)>, usize)> = vec![(start, self.edges(start), 0)];
+            let mut stack: Vec<Frame> =
+                vec![(start, self.edges(start), 0)];
             state[start] = 1;
             while let Some((node, edges, pos)) = stack.last_mut() {
                 if *pos < edges.len() {
@@ -314,11 +427,18 @@ impl Driver {
     }
 
     fn edges(&self, m: usize) -> Vec<(usize, usize)> {
-        let mut e: Vec<(usize, usize)> = self.modules[m].imports.values().map(|&(t, item)| (t.0 as usize, item)).collect();
+        let mut e: Vec<(usize, usize)> = self.modules[m]
+            .imports
+            .values()
+            .map(|&(t, item)| (t.0 as usize, item))
+            .collect();
         e.sort_by_key(|&(_, item)| item);
         e
     }
 }
+
+/// A module on the import DFS stack: its id, its (target, import item) edges, the next edge.
+type Frame = (usize, Vec<(usize, usize)>, usize);
 
 /// `std/http` → `http`; `./lib/shop-helpers.tbt` → `shop-helpers` (then rejected as a namespace).
 fn default_namespace(path: &str) -> String {
@@ -344,10 +464,14 @@ fn build_tables(m: &mut Module, diags: &mut Vec<Diagnostic>) {
         };
         if let Some(prev) = names.get(&name.name) {
             diags.push(
-                Diagnostic::new(Code::Duplicate, name.span, format!("`{}` is defined twice in this module", name.name))
-                    .with_label("second definition")
-                    .with_secondary(*prev, "first defined here")
-                    .with_help("rename one of them"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    name.span,
+                    format!("`{}` is defined twice in this module", name.name),
+                )
+                .with_label("second definition")
+                .with_secondary(*prev, "first defined here")
+                .with_help("rename one of them"),
             );
             continue;
         }
@@ -368,9 +492,18 @@ fn collect_tests(program: &mut Program, diags: &mut Vec<Diagnostic>) {
             for &i in &m.tests {
                 if let ItemKind::Test(t) = &m.ast.items[i].kind {
                     diags.push(
-                        Diagnostic::new(Code::MisplacedStatement, t.name.span, format!("test `{}` is in an imported module and will not run", t.name.name))
-                            .with_severity(Severity::Warning)
-                            .with_help("pass the file to `tbt run` too, or move the test into a suite file"),
+                        Diagnostic::new(
+                            Code::MisplacedStatement,
+                            t.name.span,
+                            format!(
+                                "test `{}` is in an imported module and will not run",
+                                t.name.name
+                            ),
+                        )
+                        .with_severity(Severity::Warning)
+                        .with_help(
+                            "pass the file to `tbt run` too, or move the test into a suite file",
+                        ),
                     );
                 }
             }
@@ -378,7 +511,9 @@ fn collect_tests(program: &mut Program, diags: &mut Vec<Diagnostic>) {
         }
         for &i in &m.tests {
             let item = &m.ast.items[i];
-            let ItemKind::Test(t) = &item.kind else { continue };
+            let ItemKind::Test(t) = &item.kind else {
+                continue;
+            };
             let info = test_info(m, i, item.span, t, diags);
             if let Some(&prev) = index.get(&t.name.name) {
                 let prev: &TestInfo = &tests[prev];
@@ -398,7 +533,13 @@ fn collect_tests(program: &mut Program, diags: &mut Vec<Diagnostic>) {
     program.test_index = index;
 }
 
-fn test_info(m: &Module, item: usize, span: Span, t: &ast::Test, diags: &mut Vec<Diagnostic>) -> TestInfo {
+fn test_info(
+    m: &Module,
+    item: usize,
+    span: Span,
+    t: &ast::Test,
+    diags: &mut Vec<Diagnostic>,
+) -> TestInfo {
     let has_steps = t.body.iter().any(|s| matches!(s.kind, StmtKind::Step(_)));
     let mut steps = Vec::new();
     let mut after = Vec::new();
@@ -413,12 +554,25 @@ fn test_info(m: &Module, item: usize, span: Span, t: &ast::Test, diags: &mut Vec
             StmtKind::Step(s) => {
                 if let Some(prev) = step_names.get(s.name.name.as_str()) {
                     diags.push(
-                        Diagnostic::new(Code::Duplicate, s.name.span, format!("test `{}` already has a step named `{}`", t.name.name, s.name.name))
-                            .with_secondary(*prev, "first defined here"),
+                        Diagnostic::new(
+                            Code::Duplicate,
+                            s.name.span,
+                            format!(
+                                "test `{}` already has a step named `{}`",
+                                t.name.name, s.name.name
+                            ),
+                        )
+                        .with_secondary(*prev, "first defined here"),
                     );
                 }
                 step_names.insert(&s.name.name, s.name.span);
-                steps.push(step_info(Some(&s.name), stmt.span, StepLoc::Step(i), &s.body, diags));
+                steps.push(step_info(
+                    Some(&s.name),
+                    stmt.span,
+                    StepLoc::Step(i),
+                    &s.body,
+                    diags,
+                ));
             }
             StmtKind::Trigger(_) | StmtKind::Expect(_) if has_steps => {
                 diags.push(
@@ -436,7 +590,11 @@ fn test_info(m: &Module, item: usize, span: Span, t: &ast::Test, diags: &mut Vec
             s.name_span = t.name.span;
         }
     } else if steps.is_empty() {
-        diags.push(Diagnostic::new(Code::MissingTrigger, t.name.span, format!("test `{}` has no steps", t.name.name)));
+        diags.push(Diagnostic::new(
+            Code::MissingTrigger,
+            t.name.span,
+            format!("test `{}` has no steps", t.name.name),
+        ));
     }
     let _ = m;
     TestInfo {
@@ -451,7 +609,13 @@ fn test_info(m: &Module, item: usize, span: Span, t: &ast::Test, diags: &mut Vec
     }
 }
 
-fn step_info(name: Option<&ast::Ident>, span: Span, loc: StepLoc, body: &[ast::Stmt], diags: &mut Vec<Diagnostic>) -> StepInfo {
+fn step_info(
+    name: Option<&ast::Ident>,
+    span: Span,
+    loc: StepLoc,
+    body: &[ast::Stmt],
+    diags: &mut Vec<Diagnostic>,
+) -> StepInfo {
     let mut trigger = None;
     let mut captures: Vec<CaptureInfo> = Vec::new();
     for (i, stmt) in body.iter().enumerate() {
@@ -460,10 +624,14 @@ fn step_info(name: Option<&ast::Ident>, span: Span, loc: StepLoc, body: &[ast::S
                 if let Some(first) = trigger {
                     let first: &ast::Stmt = &body[first];
                     diags.push(
-                        Diagnostic::new(Code::MisplacedStatement, stmt.span, "a step has exactly one trigger")
-                            .with_label("second trigger")
-                            .with_secondary(first.span, "first trigger here")
-                            .with_help("split the step in two: `step a { … }` then `step b { … }`"),
+                        Diagnostic::new(
+                            Code::MisplacedStatement,
+                            stmt.span,
+                            "a step has exactly one trigger",
+                        )
+                        .with_label("second trigger")
+                        .with_secondary(first.span, "first trigger here")
+                        .with_help("split the step in two: `step a { … }` then `step b { … }`"),
                     );
                 } else {
                     trigger = Some(i);
@@ -471,8 +639,12 @@ fn step_info(name: Option<&ast::Ident>, span: Span, loc: StepLoc, body: &[ast::S
             }
             StmtKind::Step(s) if name.is_some() => {
                 diags.push(
-                    Diagnostic::new(Code::MisplacedStatement, s.name.span, "steps cannot be nested")
-                        .with_help("put the steps one after the other at the test level"),
+                    Diagnostic::new(
+                        Code::MisplacedStatement,
+                        s.name.span,
+                        "steps cannot be nested",
+                    )
+                    .with_help("put the steps one after the other at the test level"),
                 );
             }
             StmtKind::Expect(e) => {
@@ -486,20 +658,34 @@ fn step_info(name: Option<&ast::Ident>, span: Span, loc: StepLoc, body: &[ast::S
                     if let ast::BlockStmtKind::Let(l) = &bs.kind {
                         if let Some(prev) = captures.iter().find(|c| c.name == l.name.name) {
                             diags.push(
-                                Diagnostic::new(Code::Duplicate, l.name.span, format!("the capture `{}` is defined twice in this step", l.name.name))
-                                    .with_secondary(prev.span, "first defined here"),
+                                Diagnostic::new(
+                                    Code::Duplicate,
+                                    l.name.span,
+                                    format!(
+                                        "the capture `{}` is defined twice in this step",
+                                        l.name.name
+                                    ),
+                                )
+                                .with_secondary(prev.span, "first defined here"),
                             );
                             continue;
                         }
-                        captures.push(CaptureInfo { name: l.name.name.clone(), span: l.name.span, source });
+                        captures.push(CaptureInfo {
+                            name: l.name.name.clone(),
+                            span: l.name.span,
+                            source,
+                        });
                     }
                 }
             }
             _ => {}
         }
     }
-    let has_step_content = body.iter().any(|s| matches!(s.kind, StmtKind::Expect(_) | StmtKind::Let(_)));
-    let is_steps_container = name.is_none() && body.iter().any(|s| matches!(s.kind, StmtKind::Step(_)));
+    let has_step_content = body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Expect(_) | StmtKind::Let(_)));
+    let is_steps_container =
+        name.is_none() && body.iter().any(|s| matches!(s.kind, StmtKind::Step(_)));
     if trigger.is_none() && !is_steps_container {
         let (span, what) = match name {
             Some(n) => (n.span, format!("step `{}` has no trigger", n.name)),
@@ -512,5 +698,12 @@ fn step_info(name: Option<&ast::Ident>, span: Span, loc: StepLoc, body: &[ast::S
                 .with_help("add `trigger http GET \"…\"`, `trigger grpc …`, `trigger exec …` or `trigger trace \"<trace id>\"`"),
         );
     }
-    StepInfo { name: name.map(|n| n.name.clone()), name_span: name.map_or(span, |n| n.span), span, loc, trigger, captures }
+    StepInfo {
+        name: name.map(|n| n.name.clone()),
+        name_span: name.map_or(span, |n| n.span),
+        span,
+        loc,
+        trigger,
+        captures,
+    }
 }

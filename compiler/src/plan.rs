@@ -106,7 +106,10 @@ pub fn check_cycles(program: &Program, deps: &[Dep], diags: &mut Vec<Diagnostic>
         let mut edges = Vec::new();
         while order.len() <= scc.len() {
             // A dependent of `cur` inside the component (edges point prerequisite → dependent).
-            let next = g.edges(cur).filter(|e| scc.contains(&e.target())).min_by_key(|e| (e.target() == start, g[e.target()]));
+            let next = g
+                .edges(cur)
+                .filter(|e| scc.contains(&e.target()))
+                .min_by_key(|e| (e.target() == start, g[e.target()]));
             let Some(e) = next else { break };
             edges.push(*e.weight());
             if e.target() == start {
@@ -118,12 +121,20 @@ pub fn check_cycles(program: &Program, deps: &[Dep], diags: &mut Vec<Diagnostic>
             cur = e.target();
             order.push(cur);
         }
-        let names: Vec<String> = order.iter().chain(std::iter::once(&start)).map(|n| format!("`{}`", program.tests[g[*n]].name)).collect();
+        let names: Vec<String> = order
+            .iter()
+            .chain(std::iter::once(&start))
+            .map(|n| format!("`{}`", program.tests[g[*n]].name))
+            .collect();
         let first = &program.tests[g[start]];
-        let mut d = Diagnostic::new(Code::DependencyCycle, first.name_span, "tests depend on each other in a cycle")
-            .with_label(format!("`{}` is part of the cycle", first.name))
-            .with_note(format!("cycle: {}", names.join(" → ")))
-            .with_help("remove one `after` or capture reference so the tests can run in some order");
+        let mut d = Diagnostic::new(
+            Code::DependencyCycle,
+            first.name_span,
+            "tests depend on each other in a cycle",
+        )
+        .with_label(format!("`{}` is part of the cycle", first.name))
+        .with_note(format!("cycle: {}", names.join(" → ")))
+        .with_help("remove one `after` or capture reference so the tests can run in some order");
         for s in edges {
             d = d.with_secondary(s, "dependency here");
         }
@@ -142,7 +153,10 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
         for (si, step) in test.steps.iter().enumerate() {
             let body = program.step_body(ti, si);
             let label = test.step_label(si);
-            let trigger_span = step.trigger.and_then(|i| body.get(i)).map_or(step.span, |s| s.span);
+            let trigger_span = step
+                .trigger
+                .and_then(|i| body.get(i))
+                .map_or(step.span, |s| s.span);
             let mut resp = Vec::new();
             let mut trace = Vec::new();
             for (i, s) in body.iter().enumerate() {
@@ -153,7 +167,13 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
                     }
                 }
             }
-            let node = |kind: NodeKind, span: Span| Node { kind, test: ti, step: si, label: label.clone(), span };
+            let node = |kind: NodeKind, span: Span| Node {
+                kind,
+                test: ti,
+                step: si,
+                label: label.clone(),
+                span,
+            };
             let trigger = g.add_node(node(NodeKind::Trigger, trigger_span));
             if let Some(p) = prev_trigger {
                 g.add_edge(p, trigger, Edge::Sequence);
@@ -175,16 +195,30 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
                 g.add_edge(w, a, Edge::Step);
                 (Some(w), Some(a))
             };
-            index.insert((ti, si), StepNodes { trigger, response, trace: trace_assert, wait });
+            index.insert(
+                (ti, si),
+                StepNodes {
+                    trigger,
+                    response,
+                    trace: trace_assert,
+                    wait,
+                },
+            );
         }
     }
     // Data and `after` edges.
     let mut added: HashMap<(NodeIndex, NodeIndex), ()> = HashMap::new();
     for d in deps {
-        let Some(consumer) = index.get(&(d.test, d.step)) else { continue };
+        let Some(consumer) = index.get(&(d.test, d.step)) else {
+            continue;
+        };
         let (targets, producers): (Vec<NodeIndex>, Vec<NodeIndex>) = match &d.kind {
-            DepKind::Capture { test, step, source, .. } => {
-                let Some(p) = index.get(&(*test, *step)) else { continue };
+            DepKind::Capture {
+                test, step, source, ..
+            } => {
+                let Some(p) = index.get(&(*test, *step)) else {
+                    continue;
+                };
                 let producer = match source {
                     CaptureSource::Response => p.response,
                     CaptureSource::Trace => p.trace,
@@ -192,7 +226,10 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
                 // Reads in assertions: whichever assertion nodes the step has.
                 let targets = match d.phase {
                     Phase::Trigger => vec![consumer.trigger],
-                    Phase::Assert => [consumer.response, consumer.trace].into_iter().flatten().collect(),
+                    Phase::Assert => [consumer.response, consumer.trace]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
                 };
                 (targets, producer.into_iter().collect())
             }
@@ -208,7 +245,9 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
             }
         };
         let edge = match &d.kind {
-            DepKind::Capture { test, step, name, .. } => {
+            DepKind::Capture {
+                test, step, name, ..
+            } => {
                 let t = &program.tests[*test];
                 let full = match &t.steps[*step].name {
                     Some(s) if *test == d.test => format!("{s}.{name}"),
@@ -241,7 +280,8 @@ struct StepNodes {
 impl Plan {
     /// Nodes in a topological order (stable: by test, step, node kind on ties).
     pub fn topo_order(&self) -> Vec<NodeIndex> {
-        petgraph::algo::toposort(&self.graph, None).unwrap_or_else(|_| self.graph.node_indices().collect())
+        petgraph::algo::toposort(&self.graph, None)
+            .unwrap_or_else(|_| self.graph.node_indices().collect())
     }
 
     /// A readable listing: one line per node with what it waits for.
@@ -249,9 +289,22 @@ impl Plan {
         let mut out = String::new();
         for n in self.graph.node_indices() {
             let node = &self.graph[n];
-            let _ = write!(out, "#{:<3} {:<16} {}", n.index(), kind_name(&node.kind), node.label);
-            if let NodeKind::AssertResponse { expects } | NodeKind::AssertTrace { expects } = &node.kind {
-                let _ = write!(out, " ({} expectation{})", expects.len(), if expects.len() == 1 { "" } else { "s" });
+            let _ = write!(
+                out,
+                "#{:<3} {:<16} {}",
+                n.index(),
+                kind_name(&node.kind),
+                node.label
+            );
+            if let NodeKind::AssertResponse { expects } | NodeKind::AssertTrace { expects } =
+                &node.kind
+            {
+                let _ = write!(
+                    out,
+                    " ({} expectation{})",
+                    expects.len(),
+                    if expects.len() == 1 { "" } else { "s" }
+                );
             }
             let preds: Vec<String> = self
                 .graph
@@ -272,23 +325,45 @@ impl Plan {
 
     /// Graphviz DOT: one cluster per test.
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut out = String::from(
+            "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
         let mut tests: Vec<usize> = self.graph.node_weights().map(|n| n.test).collect();
         tests.sort_unstable();
         tests.dedup();
         for t in tests {
             let first = self.graph.node_weights().find(|n| n.test == t);
-            let name = first.map_or(String::new(), |n| n.label.split('.').next().unwrap_or("").to_string());
-            let _ = writeln!(out, "  subgraph cluster_{t} {{\n    label=\"{}\";", dot_escape(&name));
-            for n in self.graph.node_indices().filter(|&n| self.graph[n].test == t) {
+            let name = first.map_or(String::new(), |n| {
+                n.label.split('.').next().unwrap_or("").to_string()
+            });
+            let _ = writeln!(
+                out,
+                "  subgraph cluster_{t} {{\n    label=\"{}\";",
+                dot_escape(&name)
+            );
+            for n in self
+                .graph
+                .node_indices()
+                .filter(|&n| self.graph[n].test == t)
+            {
                 let node = &self.graph[n];
                 let (shape, what) = match &node.kind {
                     NodeKind::Trigger => ("box", "trigger".to_string()),
                     NodeKind::TraceWait => ("ellipse", "wait trace".to_string()),
-                    NodeKind::AssertResponse { expects } => ("note", format!("assert response ({})", expects.len())),
-                    NodeKind::AssertTrace { expects } => ("note", format!("assert trace ({})", expects.len())),
+                    NodeKind::AssertResponse { expects } => {
+                        ("note", format!("assert response ({})", expects.len()))
+                    }
+                    NodeKind::AssertTrace { expects } => {
+                        ("note", format!("assert trace ({})", expects.len()))
+                    }
                 };
-                let _ = writeln!(out, "    n{} [shape={shape}, label=\"{}\\n{}\"];", n.index(), dot_escape(&node.label), what);
+                let _ = writeln!(
+                    out,
+                    "    n{} [shape={shape}, label=\"{}\\n{}\"];",
+                    n.index(),
+                    dot_escape(&node.label),
+                    what
+                );
             }
             out.push_str("  }\n");
         }
@@ -296,10 +371,17 @@ impl Plan {
             let attrs = match e.weight() {
                 Edge::Step => String::new(),
                 Edge::Sequence => " [style=bold]".to_string(),
-                Edge::Capture { name } => format!(" [style=dashed, label=\"{}\"]", dot_escape(name)),
+                Edge::Capture { name } => {
+                    format!(" [style=dashed, label=\"{}\"]", dot_escape(name))
+                }
                 Edge::After => " [style=dotted, label=\"after\"]".to_string(),
             };
-            let _ = writeln!(out, "  n{} -> n{}{attrs};", e.source().index(), e.target().index());
+            let _ = writeln!(
+                out,
+                "  n{} -> n{}{attrs};",
+                e.source().index(),
+                e.target().index()
+            );
         }
         out.push_str("}\n");
         out
@@ -316,7 +398,8 @@ impl Plan {
                 v["id"] = n.index().into();
                 if let Some(f) = sources.try_get(node.span.file) {
                     let (line, column) = f.line_col_human(node.span.start);
-                    v["source"] = serde_json::json!({ "file": f.name, "line": line, "column": column });
+                    v["source"] =
+                        serde_json::json!({ "file": f.name, "line": line, "column": column });
                 }
                 v
             })

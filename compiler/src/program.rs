@@ -173,7 +173,10 @@ impl Program {
 
     /// The statements of one step.
     pub fn step_body(&self, test: usize, step: usize) -> &[ast::Stmt] {
-        let (Some(t), Some(info)) = (self.test_ast(test), self.tests.get(test).and_then(|t| t.steps.get(step))) else {
+        let (Some(t), Some(info)) = (
+            self.test_ast(test),
+            self.tests.get(test).and_then(|t| t.steps.get(step)),
+        ) else {
             return &[];
         };
         match info.loc {

@@ -17,11 +17,15 @@ impl<'a> Files<'a> for SourceMap {
     type Source = &'a str;
 
     fn name(&'a self, id: FileId) -> Result<&'a str, FilesError> {
-        self.try_get(id).map(|f| f.name.as_str()).ok_or(FilesError::FileMissing)
+        self.try_get(id)
+            .map(|f| f.name.as_str())
+            .ok_or(FilesError::FileMissing)
     }
 
     fn source(&'a self, id: FileId) -> Result<&'a str, FilesError> {
-        self.try_get(id).map(|f| f.text.as_str()).ok_or(FilesError::FileMissing)
+        self.try_get(id)
+            .map(|f| f.text.as_str())
+            .ok_or(FilesError::FileMissing)
     }
 
     fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, FilesError> {
@@ -32,11 +36,13 @@ impl<'a> Files<'a> for SourceMap {
     fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, FilesError> {
         let f = self.try_get(id).ok_or(FilesError::FileMissing)?;
         let starts = f.line_starts();
-        let start = *starts
-            .get(line_index)
-            .ok_or(FilesError::LineTooLarge { given: line_index, max: starts.len() - 1 })?
-            as usize;
-        let end = starts.get(line_index + 1).map_or(f.text.len(), |&e| e as usize);
+        let start = *starts.get(line_index).ok_or(FilesError::LineTooLarge {
+            given: line_index,
+            max: starts.len() - 1,
+        })? as usize;
+        let end = starts
+            .get(line_index + 1)
+            .map_or(f.text.len(), |&e| e as usize);
         Ok(start..end)
     }
 }
@@ -51,7 +57,11 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<FileId> {
         .labels
         .iter()
         .map(|l| {
-            let style = if l.primary { cs::LabelStyle::Primary } else { cs::LabelStyle::Secondary };
+            let style = if l.primary {
+                cs::LabelStyle::Primary
+            } else {
+                cs::LabelStyle::Secondary
+            };
             cs::Label::new(style, l.span.file, l.span.range()).with_message(l.message.clone())
         })
         .collect();
@@ -70,7 +80,12 @@ pub fn render_plain(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
     for d in diagnostics {
         if term::emit_to_string(&mut out, &config, sources, &to_codespan(d)).is_err() {
-            out.push_str(&format!("{}[{}]: {}\n\n", d.severity.as_str(), d.code, d.message));
+            out.push_str(&format!(
+                "{}[{}]: {}\n\n",
+                d.severity.as_str(),
+                d.code,
+                d.message
+            ));
         }
     }
     out
@@ -84,7 +99,8 @@ pub fn render_to(
 ) -> std::io::Result<()> {
     let config = term::Config::default();
     for d in diagnostics {
-        term::emit_to_write_style(writer, &config, sources, &to_codespan(d)).map_err(std::io::Error::other)?;
+        term::emit_to_write_style(writer, &config, sources, &to_codespan(d))
+            .map_err(std::io::Error::other)?;
     }
     Ok(())
 }
@@ -168,14 +184,20 @@ pub fn render_github(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String 
                     escape_data(&msg)
                 ));
             }
-            None => out.push_str(&format!("::{level} title={}::{}\n", d.code, escape_data(&msg))),
+            None => out.push_str(&format!(
+                "::{level} title={}::{}\n",
+                d.code,
+                escape_data(&msg)
+            )),
         }
     }
     out
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

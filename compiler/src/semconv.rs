@@ -40,7 +40,11 @@ impl Attribute {
 
     /// The value type a `.tbt` expression sees: `string`, `int`, `float`, `bool`, `list` or `any`.
     pub fn value_type(&self) -> &'static str {
-        let t = self.ty.strip_prefix("template[").and_then(|t| t.strip_suffix(']')).unwrap_or(&self.ty);
+        let t = self
+            .ty
+            .strip_prefix("template[")
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(&self.ty);
         match t {
             "enum" if self.values.first().is_some_and(|v| v.is_i64()) => "int",
             "string" | "enum" => "string",
@@ -72,11 +76,26 @@ pub fn registry() -> &'static Registry {
         // The file is part of the source tree and checked by a unit test; failing here is a build
         // defect, not a user error.
         #[allow(clippy::expect_used)]
-        let data: Data = serde_json::from_str(DATA).expect("embedded semconv registry is valid JSON");
-        let by_name = data.attributes.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
-        let templates =
-            data.attributes.iter().enumerate().filter(|(_, a)| a.is_template()).map(|(i, _)| i).collect();
-        Registry { attributes: data.attributes, by_name, templates }
+        let data: Data =
+            serde_json::from_str(DATA).expect("embedded semconv registry is valid JSON");
+        let by_name = data
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.clone(), i))
+            .collect();
+        let templates = data
+            .attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_template())
+            .map(|(i, _)| i)
+            .collect();
+        Registry {
+            attributes: data.attributes,
+            by_name,
+            templates,
+        }
     })
 }
 
@@ -92,16 +111,23 @@ impl Registry {
         if let Some(&i) = self.by_name.get(name) {
             return Some(&self.attributes[i]);
         }
-        self.templates.iter().map(|&i| &self.attributes[i]).find(|a| {
-            name.len() > a.name.len() + 1 && name.starts_with(&a.name) && name.as_bytes()[a.name.len()] == b'.'
-        })
+        self.templates
+            .iter()
+            .map(|&i| &self.attributes[i])
+            .find(|a| {
+                name.len() > a.name.len() + 1
+                    && name.starts_with(&a.name)
+                    && name.as_bytes()[a.name.len()] == b'.'
+            })
     }
 
     /// True when some registry attribute lives under this namespace (`http`, `db.query`).
     pub fn has_namespace(&self, prefix: &str) -> bool {
-        self.attributes
-            .iter()
-            .any(|a| a.name.len() > prefix.len() && a.name.starts_with(prefix) && a.name.as_bytes()[prefix.len()] == b'.')
+        self.attributes.iter().any(|a| {
+            a.name.len() > prefix.len()
+                && a.name.starts_with(prefix)
+                && a.name.as_bytes()[prefix.len()] == b'.'
+        })
     }
 
     /// The registry name closest to `name`, when it is close enough to be a likely misspelling.
@@ -133,7 +159,9 @@ impl Registry {
             .filter(|a| a.deprecated.is_none())
             .filter(|a| {
                 a.name.rsplit_once('.').is_some_and(|(ans, aleaf)| {
-                    aleaf == leaf && ans.split('.').next() == Some(root) && ans.split('.').count().abs_diff(ns.split('.').count()) == 1
+                    aleaf == leaf
+                        && ans.split('.').next() == Some(root)
+                        && ans.split('.').count().abs_diff(ns.split('.').count()) == 1
                 })
             })
             .min_by_key(|a| (a.stability != "stable", a.name.len()))
@@ -148,24 +176,39 @@ mod tests {
     fn registry_loads_and_indexes() {
         let r = registry();
         assert!(r.all().len() > 500);
-        let a = r.lookup("http.response.status_code").map(|a| a.value_type());
+        let a = r
+            .lookup("http.response.status_code")
+            .map(|a| a.value_type());
         assert_eq!(a, Some("int"));
-        assert_eq!(r.lookup("http.request.header.x-request-id").map(|a| a.name.as_str()), Some("http.request.header"));
+        assert_eq!(
+            r.lookup("http.request.header.x-request-id")
+                .map(|a| a.name.as_str()),
+            Some("http.request.header")
+        );
         assert!(r.lookup("payment.amount").is_none());
     }
 
     #[test]
     fn deprecated_names_carry_their_replacement() {
-        let a = registry().lookup("http.method").map(|a| a.renamed_to.clone());
+        let a = registry()
+            .lookup("http.method")
+            .map(|a| a.renamed_to.clone());
         assert_eq!(a, Some(Some("http.request.method".to_string())));
     }
 
     #[test]
     fn suggests_close_names_only() {
         let r = registry();
-        assert_eq!(r.closest("http.response.status_cod").map(|a| a.name.as_str()), Some("http.response.status_code"));
+        assert_eq!(
+            r.closest("http.response.status_cod")
+                .map(|a| a.name.as_str()),
+            Some("http.response.status_code")
+        );
         assert_eq!(r.closest("http.status").map(|a| a.name.as_str()), None);
         assert_eq!(r.closest("payment.amount").map(|a| a.name.as_str()), None);
-        assert_eq!(r.closest("db.query.txt").map(|a| a.name.as_str()), Some("db.query.text"));
+        assert_eq!(
+            r.closest("db.query.txt").map(|a| a.name.as_str()),
+            Some("db.query.text")
+        );
     }
 }

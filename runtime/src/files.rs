@@ -20,18 +20,27 @@ pub struct FileError {
 /// Expands files and directories into the sorted, de-duplicated list of `.tbt` files.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FileError> {
     let defaults = [PathBuf::from(".")];
-    let paths = if paths.is_empty() { &defaults[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &defaults[..]
+    } else {
+        paths
+    };
     let mut out: BTreeSet<PathBuf> = BTreeSet::new();
     let mut ordered = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| FileError { path: p.display().to_string(), reason: io_reason(&e) })?;
+        let meta = std::fs::metadata(p).map_err(|e| FileError {
+            path: p.display().to_string(),
+            reason: io_reason(&e),
+        })?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
                 .follow_links(false)
                 .into_iter()
                 .filter_entry(|e| e.depth() == 0 || !is_ignored_dir(e))
                 .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tbt"))
+                .filter(|e| {
+                    e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tbt")
+                })
                 .map(|e| clean(e.path()))
                 .collect();
             found.sort();
@@ -57,7 +66,9 @@ fn is_ignored_dir(e: &walkdir::DirEntry) -> bool {
 
 /// `./a/b.tbt` → `a/b.tbt`; keeps the path otherwise as written.
 fn clean(p: &Path) -> PathBuf {
-    p.strip_prefix("./").map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf())
+    p.strip_prefix("./")
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -74,7 +85,12 @@ pub fn read_roots(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, FileError
         .iter()
         .map(|f| {
             let name = f.to_string_lossy().replace('\\', "/");
-            std::fs::read(f).map(|b| (name.clone(), b)).map_err(|e| FileError { path: name, reason: io_reason(&e) })
+            std::fs::read(f)
+                .map(|b| (name.clone(), b))
+                .map_err(|e| FileError {
+                    path: name,
+                    reason: io_reason(&e),
+                })
         })
         .collect()
 }

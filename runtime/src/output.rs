@@ -22,7 +22,9 @@ impl Color {
             Color::Always => ColorChoice::Always,
             Color::Never => ColorChoice::Never,
             Color::Auto => {
-                if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) {
+                if std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                {
                     ColorChoice::Auto
                 } else {
                     ColorChoice::Never
@@ -44,7 +46,12 @@ pub enum DiagFormat {
 }
 
 /// Prints diagnostics in the chosen format.
-pub fn emit(sources: &SourceMap, diags: &[Diagnostic], format: DiagFormat, color: Color) -> std::io::Result<()> {
+pub fn emit(
+    sources: &SourceMap,
+    diags: &[Diagnostic],
+    format: DiagFormat,
+    color: Color,
+) -> std::io::Result<()> {
     match format {
         DiagFormat::Human => {
             let stream = StandardStream::stderr(color.choice());
@@ -69,7 +76,11 @@ pub fn emit(sources: &SourceMap, diags: &[Diagnostic], format: DiagFormat, color
 pub fn usage_error(msg: &str, color: Color) {
     let mut stream = StandardStream::stderr(color.choice());
     use tbt_compiler::codespan_term::termcolor::{ColorSpec, WriteColor};
-    let _ = stream.set_color(ColorSpec::new().set_bold(true).set_fg(Some(tbt_compiler::codespan_term::termcolor::Color::Red)));
+    let _ = stream.set_color(
+        ColorSpec::new()
+            .set_bold(true)
+            .set_fg(Some(tbt_compiler::codespan_term::termcolor::Color::Red)),
+    );
     let _ = write!(stream, "error");
     let _ = stream.reset();
     let _ = writeln!(stream, ": {msg}");

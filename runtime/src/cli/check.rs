@@ -24,23 +24,53 @@ pub struct Args {
 
 /// Runs `tbt check`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, color) else { return Status::Usage };
+    let Some(c) = super::compile_paths(&args.paths, color) else {
+        return Status::Usage;
+    };
     let deny = args.deny.is_some();
-    let errors = c.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-    let warnings = c.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+    let errors = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     if output::emit(&c.sources, &c.diagnostics, args.format, color).is_err() {
         return Status::Infra;
     }
-    let roots = c.program.modules.iter().filter(|m| m.origin == tbt_compiler::program::Origin::Root).count();
+    let roots = c
+        .program
+        .modules
+        .iter()
+        .filter(|m| m.origin == tbt_compiler::program::Origin::Root)
+        .count();
     if args.format == DiagFormat::Human && !args.quiet {
         let mut err = std::io::stderr().lock();
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         let files = plural(roots, "file");
         let _ = if errors + warnings == 0 {
-            writeln!(err, "checked {files}, {}: no problems", plural(c.program.tests.len(), "test"))
+            writeln!(
+                err,
+                "checked {files}, {}: no problems",
+                plural(c.program.tests.len(), "test")
+            )
         } else {
-            writeln!(err, "checked {files}: {}, {}", plural(errors, "error"), plural(warnings, "warning"))
+            writeln!(
+                err,
+                "checked {files}: {}, {}",
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            )
         };
     }
-    if errors > 0 || (deny && warnings > 0) { Status::Usage } else { Status::Ok }
+    // The process exits next: freeing a large syntax tree node by node would only cost time.
+    std::mem::forget(c);
+    if errors > 0 || (deny && warnings > 0) {
+        Status::Usage
+    } else {
+        Status::Ok
+    }
 }

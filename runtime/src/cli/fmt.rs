@@ -65,7 +65,11 @@ pub fn run(args: Args, color: Color) -> Status {
         }
     }
     if !args.check && changed > 0 {
-        let _ = writeln!(std::io::stderr(), "formatted {changed} file{}", if changed == 1 { "" } else { "s" });
+        let _ = writeln!(
+            std::io::stderr(),
+            "formatted {changed} file{}",
+            if changed == 1 { "" } else { "s" }
+        );
     }
     status
 }

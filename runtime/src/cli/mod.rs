@@ -66,7 +66,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads and compiles the suite at `paths`, printing file errors. `None` when files were unreadable.
-pub(crate) fn compile_paths(paths: &[std::path::PathBuf], color: Color) -> Option<tbt_compiler::compile::Compilation> {
+pub(crate) fn compile_paths(
+    paths: &[std::path::PathBuf],
+    color: Color,
+) -> Option<tbt_compiler::compile::Compilation> {
     let files = match crate::files::collect(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -82,5 +85,9 @@ pub(crate) fn compile_paths(paths: &[std::path::PathBuf], color: Color) -> Optio
         }
     };
     let mut loader = crate::files::FsLoader;
-    Some(tbt_compiler::compile::compile(roots, &mut loader, &tbt_compiler::compile::Options::default()))
+    Some(tbt_compiler::compile::compile(
+        roots,
+        &mut loader,
+        &tbt_compiler::compile::Options::default(),
+    ))
 }

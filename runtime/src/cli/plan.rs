@@ -28,11 +28,17 @@ pub struct Args {
 
 /// Runs `tbt plan`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, color) else { return Status::Usage };
-    if !c.diagnostics.is_empty() && output::emit(&c.sources, &c.diagnostics, DiagFormat::Human, color).is_err() {
+    let Some(c) = super::compile_paths(&args.paths, color) else {
+        return Status::Usage;
+    };
+    if !c.diagnostics.is_empty()
+        && output::emit(&c.sources, &c.diagnostics, DiagFormat::Human, color).is_err()
+    {
         return Status::Infra;
     }
-    let Some(plan) = &c.plan else { return Status::Usage };
+    let Some(plan) = &c.plan else {
+        return Status::Usage;
+    };
     let text = match args.format {
         PlanFormat::Text => plan.to_text(),
         PlanFormat::Dot => plan.to_dot(),
