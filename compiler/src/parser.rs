@@ -192,6 +192,22 @@ impl Ctx {
     }
 
     /// Splits `a.b.c` (starting at `start`) into segments with their own spans.
+    pub(crate) fn item(&self, l: usize, r: usize, kind: ItemKind) -> Box<Item> {
+        Box::new(Item { span: self.span(l, r), doc: None, kind })
+    }
+
+    pub(crate) fn stmt(&self, l: usize, r: usize, kind: StmtKind) -> Box<Stmt> {
+        Box::new(Stmt { span: self.span(l, r), kind })
+    }
+
+    pub(crate) fn expect(&self, l: usize, r: usize, kind: ExpectKind) -> Box<Stmt> {
+        self.stmt(l, r, StmtKind::Expect(Expect { kind }))
+    }
+
+    pub(crate) fn block_stmt(&self, l: usize, r: usize, kind: BlockStmtKind) -> Box<BlockStmt> {
+        Box::new(BlockStmt { span: self.span(l, r), kind })
+    }
+
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
         let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
         let mut at = start;
