@@ -193,11 +193,18 @@ impl Ctx {
 
     /// Splits `a.b.c` (starting at `start`) into segments with their own spans.
     pub(crate) fn item(&self, l: usize, r: usize, kind: ItemKind) -> Box<Item> {
-        Box::new(Item { span: self.span(l, r), doc: None, kind })
+        Box::new(Item {
+            span: self.span(l, r),
+            doc: None,
+            kind,
+        })
     }
 
     pub(crate) fn stmt(&self, l: usize, r: usize, kind: StmtKind) -> Box<Stmt> {
-        Box::new(Stmt { span: self.span(l, r), kind })
+        Box::new(Stmt {
+            span: self.span(l, r),
+            kind,
+        })
     }
 
     pub(crate) fn expect(&self, l: usize, r: usize, kind: ExpectKind) -> Box<Stmt> {
@@ -205,7 +212,10 @@ impl Ctx {
     }
 
     pub(crate) fn block_stmt(&self, l: usize, r: usize, kind: BlockStmtKind) -> Box<BlockStmt> {
-        Box::new(BlockStmt { span: self.span(l, r), kind })
+        Box::new(BlockStmt {
+            span: self.span(l, r),
+            kind,
+        })
     }
 
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
