@@ -13,13 +13,13 @@ pub mod span;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, SourceMap, Span};
-pub mod render;
-pub mod semconv;
 pub mod builtins;
-pub mod stdlib;
-pub mod program;
 pub mod check;
 pub mod compile;
 pub mod plan;
+pub mod program;
+pub mod render;
+pub mod semconv;
+pub mod stdlib;
 pub use codespan_reporting::term as codespan_term;
 pub mod format;
