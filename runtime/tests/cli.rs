@@ -287,3 +287,18 @@ fn fmt_leaves_a_file_with_syntax_errors_untouched() {
     assert!(stderr(&o).contains("error[TBT0002]"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(d.path().join("broken.tbt")).expect("read"), broken);
 }
+
+#[test]
+fn deprecated_attribute_severity_is_configurable() {
+    let src = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\"\n  expect span[http.method == \"GET\"]\n}\n";
+    let d = scratch(&[("old.tbt", src)]);
+    let o = tbt(d.path(), &["check", "--color", "never", "old.tbt"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("warning[TBT0305]"), "{}", stderr(&o));
+    let o = tbt(d.path(), &["check", "--color", "never", "--deprecated-attributes", "off", "old.tbt"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("TBT0305"), "{}", stderr(&o));
+    let o = tbt(d.path(), &["check", "--color", "never", "--deprecated-attributes", "error", "old.tbt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("error[TBT0305]"), "{}", stderr(&o));
+}
