@@ -193,7 +193,11 @@ impl Diagnostic {
             code,
             severity: code.default_severity(),
             message: message.into(),
-            labels: vec![Label { span, message: String::new(), primary: true }],
+            labels: vec![Label {
+                span,
+                message: String::new(),
+                primary: true,
+            }],
             notes: Vec::new(),
             help: Vec::new(),
             fixes: Vec::new(),
@@ -210,7 +214,11 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -228,7 +236,10 @@ impl Diagnostic {
 
     /// Adds a machine-applicable fix.
     pub fn with_fix(mut self, message: impl Into<String>, edits: Vec<(Span, String)>) -> Self {
-        self.fixes.push(Fix { message: message.into(), edits });
+        self.fixes.push(Fix {
+            message: message.into(),
+            edits,
+        });
         self
     }
 
@@ -240,7 +251,11 @@ impl Diagnostic {
 
     /// The primary location.
     pub fn span(&self) -> Span {
-        self.labels.iter().find(|l| l.primary).map(|l| l.span).unwrap_or_default()
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .map(|l| l.span)
+            .unwrap_or_default()
     }
 
     /// True for errors.

@@ -7,7 +7,12 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod eval;
 pub mod span;
+pub mod trace;
+pub mod value;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, SourceMap, Span};
+pub use trace::Trace;
+pub use value::Value;
