@@ -32,7 +32,7 @@ pub fn kv(k: &str, v: AnyValue) -> KeyValue {
 }
 
 /// A span under construction: ids are small integers, times are milliseconds after `T0`.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct S {
     pub id: u64,
     pub parent: u64,
