@@ -73,7 +73,13 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // Final avalanche (murmur3 fmix64): the multiply in `add` keeps input entropy in the high
+        // bits only, and span ids of some SDKs vary only in their last bytes, so without this
+        // every id would land in the same bucket.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
