@@ -30,6 +30,8 @@ use prost::Message;
 
 use crate::value::{Value, hex};
 
+mod wire;
+
 /// A 16-byte trace id.
 pub type TraceId = [u8; 16];
 /// An 8-byte span id.
@@ -111,7 +113,7 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
-    fn from_otlp(k: i32) -> SpanKind {
+    pub(crate) fn from_otlp(k: i32) -> SpanKind {
         match span::SpanKind::try_from(k) {
             Ok(span::SpanKind::Internal) => SpanKind::Internal,
             Ok(span::SpanKind::Server) => SpanKind::Server,
@@ -355,9 +357,21 @@ impl Trace {
 
     /// Decodes OTLP protobuf (`ExportTraceServiceRequest`, which has the same encoding as
     /// `TracesData`) and builds the trace.
+    ///
+    /// Reads the wire format directly into the model (no intermediate `prost` structs): this is
+    /// what makes model building fast, since allocation dominated the struct-based path.
     pub fn decode_protobuf(bytes: &[u8], filter: Option<TraceId>) -> Result<Trace, TraceError> {
-        let req = decode_protobuf(bytes)?;
-        Ok(Trace::from_export_request(&req, filter))
+        let mut t = Trace::new(filter);
+        t.extend_protobuf(bytes)?;
+        Ok(t)
+    }
+
+    /// Adds a batch of OTLP protobuf bytes (`ExportTraceServiceRequest`) as it arrives.
+    /// On error the spans decoded before the error are kept and the indexes are rebuilt.
+    pub fn extend_protobuf(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
+        let r = wire::decode_into(self, bytes);
+        self.rebuild();
+        r
     }
 
     /// Parses OTLP JSON and builds the trace: one `{"resourceSpans": …}` document, or JSON lines
@@ -601,65 +615,123 @@ impl Trace {
         }
     }
 
+    /// Checks a span's ids against the rules and the filter; `Some` when the span is kept.
+    pub(crate) fn admit(&mut self, trace_id: &[u8], span_id: &[u8], name: &str) -> Option<(TraceId, SpanId)> {
+        let (Some(t), Some(s)) = (id16(trace_id), id8(span_id)) else {
+            self.notes.invalid_ids += 1;
+            self.notes.warn(|| {
+                format!(
+                    "span {:?} dropped: trace id has {} bytes and span id {} bytes (need 16 and 8, not all zero)",
+                    truncate(name, 80),
+                    trace_id.len(),
+                    span_id.len()
+                )
+            });
+            return None;
+        };
+        if let Some(f) = self.filter
+            && f != t
+        {
+            self.notes.other_trace_spans += 1;
+            return None;
+        }
+        if !self.seen.insert(s) {
+            self.notes.duplicate_span_ids += 1;
+            self.notes.warn(|| format!("duplicate span id {}: kept the first span", hex(&s)));
+            return None;
+        }
+        Some((t, s))
+    }
+
+    /// The parent id as the model keeps it (a wrong length becomes an orphan marker).
+    pub(crate) fn parent_of(&mut self, span_id: &SpanId, parent: &[u8]) -> Option<SpanId> {
+        if parent.is_empty() {
+            None
+        } else if let Some(p) = id8(parent) {
+            Some(p)
+        } else {
+            self.notes.invalid_parent_ids += 1;
+            self.notes.warn(|| {
+                format!("span {} has a parent id of {} bytes; treated as an orphan", hex(span_id), parent.len())
+            });
+            // Keep the information that a parent was meant: an all-zero id never matches.
+            Some([0; 8])
+        }
+    }
+
+    pub(crate) fn link_of(&mut self, span_id: &SpanId, trace_id: &[u8], linked: &[u8]) -> Option<(TraceId, SpanId)> {
+        match (id16(trace_id), id8(linked)) {
+            (Some(t), Some(s)) => Some((t, s)),
+            _ => {
+                self.notes.warn(|| format!("span {}: link with invalid ids ignored", hex(span_id)));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn status_of(code: i32, message: &str) -> (StatusCode, Option<Arc<str>>) {
+        let code = match status::StatusCode::try_from(code) {
+            Ok(status::StatusCode::Ok) => StatusCode::Ok,
+            Ok(status::StatusCode::Error) => StatusCode::Error,
+            _ => StatusCode::Unset,
+        };
+        (code, (!message.is_empty()).then(|| Arc::from(message)))
+    }
+
+    pub(crate) fn push_record(&mut self, record: SpanRecord) {
+        if record.end < record.start {
+            self.notes.end_before_start += 1;
+        }
+        self.spans.push(record);
+    }
+
+    pub(crate) fn intern(&mut self, s: &str) -> Arc<str> {
+        intern_str(&mut self.strings, s)
+    }
+
+    pub(crate) fn intern_key_pub(&mut self, key: &str) -> KeyId {
+        self.intern_key(key)
+    }
+
+    pub(crate) fn strings_mut(&mut self) -> &mut HashSet<Arc<str>, FxBuild> {
+        &mut self.strings
+    }
+
+    pub(crate) fn push_resource(&mut self, attributes: Box<[(KeyId, Value)]>) -> u32 {
+        let service_key = self.intern_key("service.name");
+        let service = match find_attr(&attributes, service_key) {
+            Some(Value::Str(s)) => s.clone(),
+            _ => intern_str(&mut self.strings, "unknown_service"),
+        };
+        self.resources.push(ResourceInfo { service, attributes });
+        self.resources.len() as u32 - 1
+    }
+
+    pub(crate) fn push_scope(&mut self, name: &str, version: &str) -> u32 {
+        let info = ScopeInfo { name: intern_str(&mut self.strings, name), version: intern_str(&mut self.strings, version) };
+        self.scopes.push(info);
+        self.scopes.len() as u32 - 1
+    }
+
+    /// Removes the last resource when no span of it was kept.
+    pub(crate) fn drop_unused_resource(&mut self, resource: u32) {
+        if self.resources.len() as u32 == resource + 1 {
+            self.resources.pop();
+        }
+    }
+
     fn add_span(
         &mut self,
         sp: &opentelemetry_proto::tonic::trace::v1::Span,
         resource: u32,
         scope: u32,
     ) -> bool {
-        let (Some(trace_id), Some(span_id)) = (id16(&sp.trace_id), id8(&sp.span_id)) else {
-            self.notes.invalid_ids += 1;
-            self.notes.warn(|| {
-                format!(
-                    "span {:?} dropped: trace id has {} bytes and span id {} bytes (need 16 and 8, not all zero)",
-                    truncate(&sp.name, 80),
-                    sp.trace_id.len(),
-                    sp.span_id.len()
-                )
-            });
+        let Some((trace_id, span_id)) = self.admit(&sp.trace_id, &sp.span_id, &sp.name) else {
             return false;
         };
-        if let Some(f) = self.filter
-            && f != trace_id
-        {
-            self.notes.other_trace_spans += 1;
-            return false;
-        }
-        if !self.seen.insert(span_id) {
-            self.notes.duplicate_span_ids += 1;
-            self.notes
-                .warn(|| format!("duplicate span id {}: kept the first span", hex(&span_id)));
-            return false;
-        }
-        let parent_span_id = if sp.parent_span_id.is_empty() {
-            None
-        } else if let Some(p) = id8(&sp.parent_span_id) {
-            Some(p)
-        } else {
-            self.notes.invalid_parent_ids += 1;
-            self.notes.warn(|| {
-                format!(
-                    "span {} has a parent id of {} bytes; treated as an orphan",
-                    hex(&span_id),
-                    sp.parent_span_id.len()
-                )
-            });
-            // Keep the information that a parent was meant: an all-zero id never matches.
-            Some([0; 8])
-        };
-        if sp.end_time_unix_nano < sp.start_time_unix_nano {
-            self.notes.end_before_start += 1;
-        }
+        let parent_span_id = self.parent_of(&span_id, &sp.parent_span_id);
         let (status, status_message) = match &sp.status {
-            Some(s) => {
-                let code = match status::StatusCode::try_from(s.code) {
-                    Ok(status::StatusCode::Ok) => StatusCode::Ok,
-                    Ok(status::StatusCode::Error) => StatusCode::Error,
-                    _ => StatusCode::Unset,
-                };
-                let msg = (!s.message.is_empty()).then(|| Arc::from(s.message.as_str()));
-                (code, msg)
-            }
+            Some(s) => Trace::status_of(s.code, &s.message),
             None => (StatusCode::Unset, None),
         };
         let attributes = self.convert_attrs(&sp.attributes);
@@ -674,19 +746,12 @@ impl Trace {
             .collect();
         let mut links = Vec::with_capacity(sp.links.len());
         for l in &sp.links {
-            match (id16(&l.trace_id), id8(&l.span_id)) {
-                (Some(trace_id), Some(span_id)) => links.push(Link {
-                    trace_id,
-                    span_id,
-                    attributes: self.convert_attrs(&l.attributes),
-                }),
-                _ => self
-                    .notes
-                    .warn(|| format!("span {}: link with invalid ids ignored", hex(&span_id))),
+            if let Some((trace_id, span_id)) = self.link_of(&span_id, &l.trace_id, &l.span_id) {
+                links.push(Link { trace_id, span_id, attributes: self.convert_attrs(&l.attributes) });
             }
         }
         let name = intern_str(&mut self.strings, &sp.name);
-        self.spans.push(SpanRecord {
+        self.push_record(SpanRecord {
             trace_id,
             span_id,
             parent_span_id,

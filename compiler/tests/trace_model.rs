@@ -202,7 +202,17 @@ fn deep_kvlist_request(depth: usize) -> Vec<u8> {
 
 #[test]
 fn deep_kvlists_are_rejected_or_cut_never_overflow() {
-    let err = Trace::decode_protobuf(&deep_kvlist_request(10_000), None).unwrap_err();
+    // tolerated: nesting past the value depth limit is cut, not decoded
+    let t = Trace::decode_protobuf(&deep_kvlist_request(10_000), None).unwrap();
+    let mut v = t.attr_by_name(0, "deep").unwrap();
+    let mut depth = 0;
+    while let Some(inner) = v.get("k") {
+        v = inner;
+        depth += 1;
+    }
+    assert_eq!((depth, v.as_str()), (tbt_compiler::value::MAX_VALUE_DEPTH, Some("<nested too deep>")));
+    // the prost decoder used for `decode_protobuf()` structs rejects it with its recursion limit
+    let err = tbt_compiler::trace::decode_protobuf(&deep_kvlist_request(10_000)).unwrap_err();
     assert!(err.to_string().contains("recursion"), "{err}");
     let t = Trace::decode_protobuf(&deep_kvlist_request(20), None).unwrap();
     let mut v = t.attr_by_name(0, "deep").unwrap();
@@ -242,8 +252,57 @@ fn deep_values_built_in_memory_are_cut() {
         .unwrap();
 }
 
+/// A comparable rendering of the whole model.
+fn dump(t: &Trace) -> Vec<String> {
+    (0..t.len() as u32)
+        .map(|i| {
+            let s = t.span(i);
+            let attrs: Vec<String> = s.attributes.iter().map(|(k, v)| format!("{}={v}", t.key_name(*k))).collect();
+            let res: Vec<String> = t.resources()[s.resource as usize].attributes.iter().map(|(k, v)| format!("{}={v}", t.key_name(*k))).collect();
+            format!(
+                "{:?} {:?} {:?} {} {:?} {:?} {:?} {} {} {:?} {:?} ev={:?} links={:?} scope={} parent={:?}",
+                s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.status, s.status_message, s.start, s.end,
+                attrs, res, s.events.iter().map(|e| (e.time, e.name.to_string(), e.attributes.len())).collect::<Vec<_>>(),
+                s.links.iter().map(|l| (l.trace_id, l.span_id)).collect::<Vec<_>>(),
+                t.scopes()[s.scope as usize].name, t.parent(i)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn wire_reader_matches_the_struct_path() {
+    let mut rs = build(&shop());
+    rs[1].scope_spans[0].spans[0].events.push(span::Event { time_unix_nano: 5, name: "e".into(), attributes: vec![kv("x", any_int(1))], ..Default::default() });
+    rs[0].scope_spans[0].spans[0].attributes.push(kv("nested", AnyValue { value: Some(any_value::Value::KvlistValue(KeyValueList { values: vec![kv("a", AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![any_bool(true), any_f64(1.5)] })) })] })) }));
+    rs[0].scope_spans[0].spans[1].attributes.push(kv("raw", AnyValue { value: Some(any_value::Value::BytesValue(vec![1, 2])) }));
+    rs[0].scope_spans[0].spans[1].attributes.push(kv("empty", AnyValue { value: None }));
+    let req = ExportTraceServiceRequest { resource_spans: rs };
+    let a = Trace::from_export_request(&req, None);
+    let b = Trace::decode_protobuf(&req.encode_to_vec(), None).unwrap();
+    assert_eq!(dump(&a), dump(&b));
+    assert_eq!(a.notes(), b.notes());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wire_reader_agrees_on_mutated_input(flips in proptest::collection::vec((0usize..10_000, proptest::arbitrary::any::<u8>()), 0..4)) {
+        let mut bytes = ExportTraceServiceRequest { resource_spans: build(&shop()) }.encode_to_vec();
+        for (pos, b) in flips {
+            let n = bytes.len();
+            bytes[pos % n] = b;
+        }
+        // Whenever prost accepts the bytes, the direct reader must build the same model.
+        if let Ok(req) = tbt_compiler::trace::decode_protobuf(&bytes) {
+            if req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).all(|s| std::str::from_utf8(s.name.as_bytes()).is_ok()) {
+                let a = Trace::from_export_request(&req, None);
+                let b = Trace::decode_protobuf(&bytes, None).unwrap();
+                prop_assert_eq!(dump(&a), dump(&b));
+            }
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic_the_protobuf_decoder(bytes in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..512)) {
