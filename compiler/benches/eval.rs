@@ -26,10 +26,23 @@ fn ex(kind: ExprKind) -> Expr {
     Expr { span: sp(), kind }
 }
 fn p(d: &str) -> Expr {
-    ex(ExprKind::Path(Path { segments: d.split('.').map(|n| Ident { name: n.into(), span: sp() }).collect(), span: sp() }))
+    ex(ExprKind::Path(Path {
+        segments: d
+            .split('.')
+            .map(|n| Ident {
+                name: n.into(),
+                span: sp(),
+            })
+            .collect(),
+        span: sp(),
+    }))
 }
 fn st(s: &str) -> Expr {
-    ex(ExprKind::Lit(Lit::Str(StrLit { span: sp(), parts: vec![StrPart::Text(s.into())], style: StrStyle::Normal })))
+    ex(ExprKind::Lit(Lit::Str(StrLit {
+        span: sp(),
+        parts: vec![StrPart::Text(s.into())],
+        style: StrStyle::Normal,
+    })))
 }
 fn int(i: i64) -> Expr {
     ex(ExprKind::Lit(Lit::Int(i)))
@@ -38,13 +51,30 @@ fn dur(ns: u64) -> Expr {
     ex(ExprKind::Lit(Lit::Duration(ns)))
 }
 fn bin(op: BinaryOp, l: Expr, r: Expr) -> Expr {
-    ex(ExprKind::Binary { op, op_span: sp(), lhs: Box::new(l), rhs: Box::new(r) })
+    ex(ExprKind::Binary {
+        op,
+        op_span: sp(),
+        lhs: Box::new(l),
+        rhs: Box::new(r),
+    })
 }
 fn filter(preds: Vec<Expr>) -> Expr {
-    ex(ExprKind::Filter { base: Box::new(p("span")), preds })
+    ex(ExprKind::Filter {
+        base: Box::new(p("span")),
+        preds,
+    })
 }
 fn block(preds: Vec<Expr>) -> Option<Block> {
-    Some(Block { span: sp(), stmts: preds.into_iter().map(|e| BlockStmt { span: sp(), kind: BlockStmtKind::Pred(e) }).collect() })
+    Some(Block {
+        span: sp(),
+        stmts: preds
+            .into_iter()
+            .map(|e| BlockStmt {
+                span: sp(),
+                kind: BlockStmtKind::Pred(e),
+            })
+            .collect(),
+    })
 }
 
 /// `span[kind == server, service == "svc-3"] >> span[db.system == "postgresql", duration > 1ms,
@@ -52,7 +82,10 @@ fn block(preds: Vec<Expr>) -> Option<Block> {
 fn descendant_selector() -> Expr {
     bin(
         BinaryOp::Descendant,
-        filter(vec![bin(BinaryOp::Eq, p("kind"), p("server")), bin(BinaryOp::Eq, p("service"), st("svc-3"))]),
+        filter(vec![
+            bin(BinaryOp::Eq, p("kind"), p("server")),
+            bin(BinaryOp::Eq, p("service"), st("svc-3")),
+        ]),
         filter(vec![
             bin(BinaryOp::Eq, p("db.system"), st("postgresql")),
             bin(BinaryOp::Gt, p("duration"), dur(1_000_000)),
@@ -69,7 +102,11 @@ fn hundred_expectations() -> Vec<Expect> {
         let e = match k % 5 {
             0 => ExpectKind::Select {
                 no: false,
-                selector: filter(vec![bin(BinaryOp::Eq, p("name"), st(&format!("op-{}", k % 40)))]),
+                selector: filter(vec![bin(
+                    BinaryOp::Eq,
+                    p("name"),
+                    st(&format!("op-{}", k % 40)),
+                )]),
                 by: None,
                 block: block(vec![bin(BinaryOp::Lt, p("duration"), dur(60_000_000))]),
             },
@@ -77,7 +114,11 @@ fn hundred_expectations() -> Vec<Expect> {
                 no: false,
                 selector: filter(vec![
                     bin(BinaryOp::Eq, p("service"), st(&format!("svc-{}", k % 12))),
-                    bin(BinaryOp::Eq, p("http.route"), st(&format!("/api/v1/resource{}/{{id}}", k % 20))),
+                    bin(
+                        BinaryOp::Eq,
+                        p("http.route"),
+                        st(&format!("/api/v1/resource{}/{{id}}", k % 20)),
+                    ),
                 ]),
                 by: None,
                 block: block(vec![bin(BinaryOp::Ge, p("count"), int(1))]),
@@ -86,7 +127,11 @@ fn hundred_expectations() -> Vec<Expect> {
                 no: false,
                 selector: bin(
                     BinaryOp::Gt,
-                    filter(vec![bin(BinaryOp::Eq, p("name"), st(&format!("op-{}", k % 40)))]),
+                    filter(vec![bin(
+                        BinaryOp::Eq,
+                        p("name"),
+                        st(&format!("op-{}", k % 40)),
+                    )]),
                     filter(vec![bin(BinaryOp::Eq, p("kind"), p("client"))]),
                 ),
                 by: None,
@@ -96,14 +141,22 @@ fn hundred_expectations() -> Vec<Expect> {
                 no: true,
                 selector: filter(vec![
                     bin(BinaryOp::Eq, p("status"), p("error")),
-                    bin(BinaryOp::Eq, p("db.query.text"), st(&format!("SELECT * FROM table_{} WHERE id = $1", k % 50))),
+                    bin(
+                        BinaryOp::Eq,
+                        p("db.query.text"),
+                        st(&format!("SELECT * FROM table_{} WHERE id = $1", k % 50)),
+                    ),
                 ]),
                 by: None,
                 block: None,
             },
             _ => ExpectKind::Select {
                 no: false,
-                selector: filter(vec![bin(BinaryOp::Eq, p("name"), st(&format!("op-{}", k % 40)))]),
+                selector: filter(vec![bin(
+                    BinaryOp::Eq,
+                    p("name"),
+                    st(&format!("op-{}", k % 40)),
+                )]),
                 by: None,
                 block: block(vec![bin(BinaryOp::Le, p("count"), int(100_000))]),
             },
@@ -114,7 +167,16 @@ fn hundred_expectations() -> Vec<Expect> {
 }
 
 fn call_max() -> Expr {
-    ex(ExprKind::Call { callee: Path { segments: vec![Ident { name: "max".into(), span: sp() }], span: sp() }, args: vec![p("duration")] })
+    ex(ExprKind::Call {
+        callee: Path {
+            segments: vec![Ident {
+                name: "max".into(),
+                span: sp(),
+            }],
+            span: sp(),
+        },
+        args: vec![p("duration")],
+    })
 }
 
 fn bench_build(c: &mut Criterion) {
@@ -148,7 +210,13 @@ fn bench_expectations(c: &mut Criterion) {
     let mut g = c.benchmark_group("hundred_expectations");
     g.sample_size(10);
     let expects = hundred_expectations();
-    let list: Vec<Expectation> = expects.iter().map(|e| Expectation { span: sp(), expect: e }).collect();
+    let list: Vec<Expectation> = expects
+        .iter()
+        .map(|e| Expectation {
+            span: sp(),
+            expect: e,
+        })
+        .collect();
     for n in SIZES {
         let t = Trace::from_export_request(&generator::request(n), Some(generator::TRACE_ID));
         g.throughput(Throughput::Elements(n as u64));

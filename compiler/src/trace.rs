@@ -312,6 +312,9 @@ struct Index {
     linked_from_start: Vec<u32>,
     linked_from: Vec<u32>,
     by_name: FxMap<Arc<str>, Vec<u32>>,
+    by_service: FxMap<Arc<str>, Vec<u32>>,
+    by_kind: [Vec<u32>; 6],
+    by_status: [Vec<u32>; 3],
 }
 
 /// One trace (or, without a trace id filter, all spans handed in), indexed.
@@ -499,6 +502,34 @@ impl Trace {
         self.index.by_name.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The shared copy of a string value, when some attribute, name or scope of the trace uses it.
+    /// Every string of up to [`Trace::INTERN_MAX_LEN`] bytes in the model is interned, so for
+    /// such strings pointer equality is string equality.
+    pub(crate) fn interned(&self, s: &str) -> Option<&Arc<str>> {
+        self.strings.get(s)
+    }
+
+    /// Strings up to this length are interned.
+    pub(crate) const INTERN_MAX_LEN: usize = INTERN_MAX_LEN;
+
+    /// Spans of this service, in report order.
+    pub fn spans_of_service(&self, service: &str) -> &[u32] {
+        self.index
+            .by_service
+            .get(service)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Spans of this kind, in report order.
+    pub fn spans_of_kind(&self, kind: SpanKind) -> &[u32] {
+        &self.index.by_kind[kind as usize]
+    }
+
+    /// Spans with this status, in report order.
+    pub fn spans_with_status(&self, status: StatusCode) -> &[u32] {
+        &self.index.by_status[status as usize]
+    }
+
     /// Position of a span in depth-first pre-order of the span forest.
     pub fn preorder_position(&self, index: u32) -> u32 {
         self.index.pre[index as usize]
@@ -541,7 +572,7 @@ impl Trace {
             + ix.linked_from.capacity()
             + ix.linked_from_start.capacity())
             * 4;
-        n += ix.by_name.len() * 48 + self.spans.len() * 4;
+        n += (ix.by_name.len() + ix.by_service.len()) * 48 + self.spans.len() * 16;
         n += self.seen.capacity() * (size_of::<SpanId>() + 1);
         n
     }
@@ -616,7 +647,12 @@ impl Trace {
     }
 
     /// Checks a span's ids against the rules and the filter; `Some` when the span is kept.
-    pub(crate) fn admit(&mut self, trace_id: &[u8], span_id: &[u8], name: &str) -> Option<(TraceId, SpanId)> {
+    pub(crate) fn admit(
+        &mut self,
+        trace_id: &[u8],
+        span_id: &[u8],
+        name: &str,
+    ) -> Option<(TraceId, SpanId)> {
         let (Some(t), Some(s)) = (id16(trace_id), id8(span_id)) else {
             self.notes.invalid_ids += 1;
             self.notes.warn(|| {
@@ -637,7 +673,8 @@ impl Trace {
         }
         if !self.seen.insert(s) {
             self.notes.duplicate_span_ids += 1;
-            self.notes.warn(|| format!("duplicate span id {}: kept the first span", hex(&s)));
+            self.notes
+                .warn(|| format!("duplicate span id {}: kept the first span", hex(&s)));
             return None;
         }
         Some((t, s))
@@ -652,18 +689,28 @@ impl Trace {
         } else {
             self.notes.invalid_parent_ids += 1;
             self.notes.warn(|| {
-                format!("span {} has a parent id of {} bytes; treated as an orphan", hex(span_id), parent.len())
+                format!(
+                    "span {} has a parent id of {} bytes; treated as an orphan",
+                    hex(span_id),
+                    parent.len()
+                )
             });
             // Keep the information that a parent was meant: an all-zero id never matches.
             Some([0; 8])
         }
     }
 
-    pub(crate) fn link_of(&mut self, span_id: &SpanId, trace_id: &[u8], linked: &[u8]) -> Option<(TraceId, SpanId)> {
+    pub(crate) fn link_of(
+        &mut self,
+        span_id: &SpanId,
+        trace_id: &[u8],
+        linked: &[u8],
+    ) -> Option<(TraceId, SpanId)> {
         match (id16(trace_id), id8(linked)) {
             (Some(t), Some(s)) => Some((t, s)),
             _ => {
-                self.notes.warn(|| format!("span {}: link with invalid ids ignored", hex(span_id)));
+                self.notes
+                    .warn(|| format!("span {}: link with invalid ids ignored", hex(span_id)));
                 None
             }
         }
@@ -703,12 +750,18 @@ impl Trace {
             Some(Value::Str(s)) => s.clone(),
             _ => intern_str(&mut self.strings, "unknown_service"),
         };
-        self.resources.push(ResourceInfo { service, attributes });
+        self.resources.push(ResourceInfo {
+            service,
+            attributes,
+        });
         self.resources.len() as u32 - 1
     }
 
     pub(crate) fn push_scope(&mut self, name: &str, version: &str) -> u32 {
-        let info = ScopeInfo { name: intern_str(&mut self.strings, name), version: intern_str(&mut self.strings, version) };
+        let info = ScopeInfo {
+            name: intern_str(&mut self.strings, name),
+            version: intern_str(&mut self.strings, version),
+        };
         self.scopes.push(info);
         self.scopes.len() as u32 - 1
     }
@@ -747,7 +800,11 @@ impl Trace {
         let mut links = Vec::with_capacity(sp.links.len());
         for l in &sp.links {
             if let Some((trace_id, span_id)) = self.link_of(&span_id, &l.trace_id, &l.span_id) {
-                links.push(Link { trace_id, span_id, attributes: self.convert_attrs(&l.attributes) });
+                links.push(Link {
+                    trace_id,
+                    span_id,
+                    attributes: self.convert_attrs(&l.attributes),
+                });
             }
         }
         let name = intern_str(&mut self.strings, &sp.name);
@@ -779,6 +836,12 @@ impl Trace {
         for (i, s) in self.spans.iter().enumerate() {
             ix.by_id.insert(s.span_id, i as u32);
             ix.by_name.entry(s.name.clone()).or_default().push(i as u32);
+            ix.by_service
+                .entry(self.resources[s.resource as usize].service.clone())
+                .or_default()
+                .push(i as u32);
+            ix.by_kind[s.kind as usize].push(i as u32);
+            ix.by_status[s.status as usize].push(i as u32);
         }
         ix.parent = vec![NONE; n];
         for (i, s) in self.spans.iter().enumerate() {

@@ -16,26 +16,32 @@ const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 /// Random forests: each span's parent is an earlier span, none (a root) or a missing span (an
 /// orphan); names and a `tier` attribute from small sets so selections overlap.
 fn forest() -> impl Strategy<Value = Vec<S>> {
-    proptest::collection::vec((0usize..100, 0usize..4, 0i64..3, 0u64..50, 0u64..20), 1..60).prop_map(|rows| {
-        rows.iter()
-            .enumerate()
-            .map(|(i, &(parent_pick, name, tier, start, len))| {
-                let id = i as u64 + 1;
-                let parent = match parent_pick {
-                    0..=9 => 0,
-                    10..=14 => 1000 + id, // never arrives
-                    _ if i == 0 => 0,
-                    p => (p as u64 % i as u64) + 1,
-                };
-                let svc = if tier == 0 { "front" } else { "back" };
-                s(id, parent, NAMES[name], svc, start, start + len).attr("tier", any_int(tier))
-            })
-            .collect()
-    })
+    proptest::collection::vec((0usize..100, 0usize..4, 0i64..3, 0u64..50, 0u64..20), 1..60)
+        .prop_map(|rows| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, &(parent_pick, name, tier, start, len))| {
+                    let id = i as u64 + 1;
+                    let parent = match parent_pick {
+                        0..=9 => 0,
+                        10..=14 => 1000 + id, // never arrives
+                        _ if i == 0 => 0,
+                        p => (p as u64 % i as u64) + 1,
+                    };
+                    let svc = if tier == 0 { "front" } else { "back" };
+                    s(id, parent, NAMES[name], svc, start, start + len).attr("tier", any_int(tier))
+                })
+                .collect()
+        })
 }
 
 fn set(t: &Trace, e: &ast::Expr) -> BTreeSet<u32> {
-    select(e, t, &EmptyScope, &PureHost).unwrap().indices().iter().copied().collect()
+    select(e, t, &EmptyScope, &PureHost)
+        .unwrap()
+        .indices()
+        .iter()
+        .copied()
+        .collect()
 }
 
 fn by_name(n: usize) -> ast::Expr {

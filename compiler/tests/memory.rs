@@ -2,7 +2,7 @@
 //! a counting allocator (live bytes after building, OTLP input dropped).
 #![allow(missing_docs, clippy::unwrap_used)]
 
-#[path = "../benches/gen.rs"]
+#[path = "../benches/support/generator.rs"]
 mod generator;
 
 use std::alloc::System;
@@ -20,9 +20,13 @@ fn at_most_one_kilobyte_per_span() {
         let region = Region::new(GLOBAL);
         let trace = Trace::from_export_request(&req, Some(generator::TRACE_ID));
         let stats = region.change();
-        let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated;
+        let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+            + stats.bytes_reallocated;
         let per_span = live as f64 / n as f64;
-        println!("{n} spans: {live} live bytes, {per_span:.0} bytes/span (estimate {} bytes/span)", trace.approx_heap_bytes() / n);
+        println!(
+            "{n} spans: {live} live bytes, {per_span:.0} bytes/span (estimate {} bytes/span)",
+            trace.approx_heap_bytes() / n
+        );
         assert_eq!(trace.len(), n);
         assert!(per_span <= 1024.0, "{per_span:.0} bytes per span");
         drop(req);

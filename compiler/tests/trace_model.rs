@@ -7,8 +7,8 @@ mod support;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList, any_value};
 use opentelemetry_proto::tonic::trace::v1::span;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use support::*;
 use tbt_compiler::Value;
 use tbt_compiler::trace::{SpanKind, StatusCode, Trace, TraceError, Traces, parse_trace_id};
@@ -21,18 +21,42 @@ fn sid_of(t: &Trace, i: u32) -> u64 {
 fn builds_indexes_from_resource_spans() {
     let t = trace(&shop());
     assert_eq!(t.len(), 9);
-    assert_eq!(t.resources().len(), 4, "one resource per service, shared by its spans");
+    assert_eq!(
+        t.resources().len(),
+        4,
+        "one resource per service, shared by its spans"
+    );
     let root = t.find(&1u64.to_be_bytes()).unwrap();
     assert_eq!(t.parent(root), None);
-    assert_eq!(t.roots().iter().map(|&i| sid_of(&t, i)).collect::<Vec<_>>(), vec![1, 9]);
+    assert_eq!(
+        t.roots().iter().map(|&i| sid_of(&t, i)).collect::<Vec<_>>(),
+        vec![1, 9]
+    );
     let post = t.find(&2u64.to_be_bytes()).unwrap();
-    assert_eq!(t.children(post).iter().map(|&i| sid_of(&t, i)).collect::<Vec<_>>(), vec![3, 4, 5, 7]);
+    assert_eq!(
+        t.children(post)
+            .iter()
+            .map(|&i| sid_of(&t, i))
+            .collect::<Vec<_>>(),
+        vec![3, 4, 5, 7]
+    );
     let producer = t.find(&7u64.to_be_bytes()).unwrap();
-    assert_eq!(t.linked_from(producer).iter().map(|&i| sid_of(&t, i)).collect::<Vec<_>>(), vec![9]);
+    assert_eq!(
+        t.linked_from(producer)
+            .iter()
+            .map(|&i| sid_of(&t, i))
+            .collect::<Vec<_>>(),
+        vec![9]
+    );
     let s = t.span(t.find(&5u64.to_be_bytes()).unwrap());
     assert_eq!((s.kind, s.status), (SpanKind::Server, StatusCode::Ok));
-    assert_eq!(&**t.service(t.find(&5u64.to_be_bytes()).unwrap()), "payments");
-    assert!(matches!(t.attr_by_name(t.find(&5u64.to_be_bytes()).unwrap(), "payment.amount"), Some(Value::Float(f)) if *f == 99.99));
+    assert_eq!(
+        &**t.service(t.find(&5u64.to_be_bytes()).unwrap()),
+        "payments"
+    );
+    assert!(
+        matches!(t.attr_by_name(t.find(&5u64.to_be_bytes()).unwrap(), "payment.amount"), Some(Value::Float(f)) if *f == 99.99)
+    );
     assert_eq!(t.spans_named("SELECT orders").len(), 2);
     assert_eq!(t.notes(), &Default::default());
 }
@@ -42,12 +66,26 @@ fn typed_attributes_events_and_links_are_kept() {
     let mut x = s(1, 0, "typed", "svc", 0, 1)
         .attr("b", any_bool(true))
         .attr("i", any_int(-7))
-        .attr("bytes", AnyValue { value: Some(any_value::Value::BytesValue(vec![0xde, 0xad])) })
-        .attr("arr", AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![any_int(1), any_str("x")] })) })
+        .attr(
+            "bytes",
+            AnyValue {
+                value: Some(any_value::Value::BytesValue(vec![0xde, 0xad])),
+            },
+        )
+        .attr(
+            "arr",
+            AnyValue {
+                value: Some(any_value::Value::ArrayValue(ArrayValue {
+                    values: vec![any_int(1), any_str("x")],
+                })),
+            },
+        )
         .attr(
             "kv",
             AnyValue {
-                value: Some(any_value::Value::KvlistValue(KeyValueList { values: vec![kv("inner", any_f64(0.5))] })),
+                value: Some(any_value::Value::KvlistValue(KeyValueList {
+                    values: vec![kv("inner", any_f64(0.5))],
+                })),
             },
         );
     x.links.push(99); // a link to a span that is not in the trace
@@ -87,9 +125,27 @@ fn tolerates_duplicates_orphans_cycles_and_other_traces() {
     let t = Trace::from_resource_spans(&build(&spans), Some(TRACE_ID));
     assert_eq!(t.len(), 8);
     let n = t.notes();
-    assert_eq!((n.duplicate_span_ids, n.other_trace_spans, n.cycles_broken, n.end_before_start), (1, 1, 1, 1));
-    assert!(n.warnings.iter().any(|w| w.contains("duplicate span id 0000000000000001")), "{:?}", n.warnings);
-    assert_eq!(&*t.span(t.find(&1u64.to_be_bytes()).unwrap()).name, "root", "first span wins");
+    assert_eq!(
+        (
+            n.duplicate_span_ids,
+            n.other_trace_spans,
+            n.cycles_broken,
+            n.end_before_start
+        ),
+        (1, 1, 1, 1)
+    );
+    assert!(
+        n.warnings
+            .iter()
+            .any(|w| w.contains("duplicate span id 0000000000000001")),
+        "{:?}",
+        n.warnings
+    );
+    assert_eq!(
+        &*t.span(t.find(&1u64.to_be_bytes()).unwrap()).name,
+        "root",
+        "first span wins"
+    );
     let orphans: Vec<u64> = t.orphans().iter().map(|&i| sid_of(&t, i)).collect();
     assert_eq!(orphans, vec![2, 6]);
     // every span is in exactly one tree of the forest
@@ -114,7 +170,11 @@ fn invalid_ids_are_dropped_with_a_note() {
     let t = Trace::from_resource_spans(&rs, None);
     assert_eq!(t.notes().invalid_ids, 3);
     assert_eq!(t.notes().invalid_parent_ids, 1);
-    assert!(t.notes().warnings[0].contains("span id 3 bytes"), "{:?}", t.notes().warnings);
+    assert!(
+        t.notes().warnings[0].contains("span id 3 bytes"),
+        "{:?}",
+        t.notes().warnings
+    );
     assert_eq!(t.len(), 6);
 }
 
@@ -126,13 +186,21 @@ fn absurd_timestamps_and_huge_values_are_tolerated() {
     sp.end_time_unix_nano = 0;
     let t = Trace::from_resource_spans(&rs, None);
     assert_eq!(t.span(0).duration(), 0);
-    assert_eq!(t.attr_by_name(0, "big").unwrap().as_str().unwrap().len(), 8 << 20);
-    assert!(t.attr_by_name(0, "big").unwrap().to_string().len() < 300, "reports cut huge values");
+    assert_eq!(
+        t.attr_by_name(0, "big").unwrap().as_str().unwrap().len(),
+        8 << 20
+    );
+    assert!(
+        t.attr_by_name(0, "big").unwrap().to_string().len() < 300,
+        "reports cut huge values"
+    );
 }
 
 #[test]
 fn protobuf_round_trip() {
-    let req = ExportTraceServiceRequest { resource_spans: build(&shop()) };
+    let req = ExportTraceServiceRequest {
+        resource_spans: build(&shop()),
+    };
     let bytes = req.encode_to_vec();
     let t = Trace::decode_protobuf(&bytes, Some(TRACE_ID)).unwrap();
     assert_eq!(t.len(), 9);
@@ -144,17 +212,31 @@ fn protobuf_round_trip() {
 fn otlp_json_as_the_collector_writes_it() {
     // hex ids, int64 as strings, enums as numbers, JSON lines
     let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"scope":{"name":"lib"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"","name":"GET /x","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000","attributes":[{"key":"http.response.status_code","value":{"intValue":"200"}},{"key":"ratio","value":{"doubleValue":0.5}},{"key":"tags","value":{"arrayValue":{"values":[{"stringValue":"a"}]}}}],"status":{"code":2,"message":"bad"}}]}]}]}"#;
-    let text = format!("{line}\n{}\n", line.replace("eee19b7ec3c1b174", "eee19b7ec3c1b175").replace(r#""parentSpanId":"""#, r#""parentSpanId":"eee19b7ec3c1b174""#));
-    let t = Trace::from_otlp_json(&text, parse_trace_id("5b8efff798038103d269b633813fc60c")).unwrap();
+    let text = format!(
+        "{line}\n{}\n",
+        line.replace("eee19b7ec3c1b174", "eee19b7ec3c1b175")
+            .replace(
+                r#""parentSpanId":"""#,
+                r#""parentSpanId":"eee19b7ec3c1b174""#
+            )
+    );
+    let t =
+        Trace::from_otlp_json(&text, parse_trace_id("5b8efff798038103d269b633813fc60c")).unwrap();
     assert_eq!(t.len(), 2);
-    assert!(matches!(t.attr_by_name(0, "http.response.status_code"), Some(Value::Int(200))));
+    assert!(matches!(
+        t.attr_by_name(0, "http.response.status_code"),
+        Some(Value::Int(200))
+    ));
     assert!(matches!(t.attr_by_name(0, "ratio"), Some(Value::Float(_))));
     assert_eq!(t.span(0).kind, SpanKind::Server);
     assert_eq!(t.span(0).status, StatusCode::Error);
     assert_eq!(t.span(0).duration(), 1_000_000_000);
     assert_eq!(t.children(0), &[1]);
     let err = Trace::from_otlp_json("{\"resourceSpans\": 3}", None).unwrap_err();
-    assert!(err.to_string().starts_with("invalid OTLP JSON (line 1)"), "{err}");
+    assert!(
+        err.to_string().starts_with("invalid OTLP JSON (line 1)"),
+        "{err}"
+    );
     let err = Trace::from_otlp_json(&format!("{line}\n{{oops\n"), None).unwrap_err();
     assert!(matches!(err, TraceError::Json { line: 2, .. }), "{err:?}");
     assert_eq!(Trace::from_otlp_json("  ", None).unwrap().len(), 0);
@@ -210,7 +292,13 @@ fn deep_kvlists_are_rejected_or_cut_never_overflow() {
         v = inner;
         depth += 1;
     }
-    assert_eq!((depth, v.as_str()), (tbt_compiler::value::MAX_VALUE_DEPTH, Some("<nested too deep>")));
+    assert_eq!(
+        (depth, v.as_str()),
+        (
+            tbt_compiler::value::MAX_VALUE_DEPTH,
+            Some("<nested too deep>")
+        )
+    );
     // the prost decoder used for `decode_protobuf()` structs rejects it with its recursion limit
     let err = tbt_compiler::trace::decode_protobuf(&deep_kvlist_request(10_000)).unwrap_err();
     assert!(err.to_string().contains("recursion"), "{err}");
@@ -221,10 +309,20 @@ fn deep_kvlists_are_rejected_or_cut_never_overflow() {
         v = inner;
         depth += 1;
     }
-    assert_eq!((depth, v.to_string()), (20, "1".to_string()), "kept typed all the way down");
+    assert_eq!(
+        (depth, v.to_string()),
+        (20, "1".to_string()),
+        "kept typed all the way down"
+    );
     // the JSON decoder has its own recursion limit
-    let deep_json = format!("{}{}", "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":".repeat(10_000), "}]}}".repeat(10_000));
-    let doc = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{{"key":"d","value":{deep_json}}}]}}]}}]}}]}}"#);
+    let deep_json = format!(
+        "{}{}",
+        "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":".repeat(10_000),
+        "}]}}".repeat(10_000)
+    );
+    let doc = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{{"key":"d","value":{deep_json}}}]}}]}}]}}]}}"#
+    );
     assert!(Trace::from_otlp_json(&doc, None).is_err());
 }
 
@@ -236,9 +334,16 @@ fn deep_values_built_in_memory_are_cut() {
         .spawn(|| {
             let mut v = any_int(1);
             for _ in 0..10_000 {
-                v = AnyValue { value: Some(any_value::Value::KvlistValue(KeyValueList { values: vec![kv("k", v)] })) };
+                v = AnyValue {
+                    value: Some(any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![kv("k", v)],
+                    })),
+                };
             }
-            let t = Trace::from_resource_spans(&build(&[s(1, 0, "d", "svc", 0, 1).attr("deep", v)]), None);
+            let t = Trace::from_resource_spans(
+                &build(&[s(1, 0, "d", "svc", 0, 1).attr("deep", v)]),
+                None,
+            );
             let mut x = t.attr_by_name(0, "deep").unwrap();
             let mut depth = 0;
             while let Some(inner) = x.get("k") {
@@ -273,10 +378,36 @@ fn dump(t: &Trace) -> Vec<String> {
 #[test]
 fn wire_reader_matches_the_struct_path() {
     let mut rs = build(&shop());
-    rs[1].scope_spans[0].spans[0].events.push(span::Event { time_unix_nano: 5, name: "e".into(), attributes: vec![kv("x", any_int(1))], ..Default::default() });
-    rs[0].scope_spans[0].spans[0].attributes.push(kv("nested", AnyValue { value: Some(any_value::Value::KvlistValue(KeyValueList { values: vec![kv("a", AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![any_bool(true), any_f64(1.5)] })) })] })) }));
-    rs[0].scope_spans[0].spans[1].attributes.push(kv("raw", AnyValue { value: Some(any_value::Value::BytesValue(vec![1, 2])) }));
-    rs[0].scope_spans[0].spans[1].attributes.push(kv("empty", AnyValue { value: None }));
+    rs[1].scope_spans[0].spans[0].events.push(span::Event {
+        time_unix_nano: 5,
+        name: "e".into(),
+        attributes: vec![kv("x", any_int(1))],
+        ..Default::default()
+    });
+    rs[0].scope_spans[0].spans[0].attributes.push(kv(
+        "nested",
+        AnyValue {
+            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                values: vec![kv(
+                    "a",
+                    AnyValue {
+                        value: Some(any_value::Value::ArrayValue(ArrayValue {
+                            values: vec![any_bool(true), any_f64(1.5)],
+                        })),
+                    },
+                )],
+            })),
+        },
+    ));
+    rs[0].scope_spans[0].spans[1].attributes.push(kv(
+        "raw",
+        AnyValue {
+            value: Some(any_value::Value::BytesValue(vec![1, 2])),
+        },
+    ));
+    rs[0].scope_spans[0].spans[1]
+        .attributes
+        .push(kv("empty", AnyValue { value: None }));
     let req = ExportTraceServiceRequest { resource_spans: rs };
     let a = Trace::from_export_request(&req, None);
     let b = Trace::decode_protobuf(&req.encode_to_vec(), None).unwrap();

@@ -148,6 +148,26 @@ impl Comb {
     }
 }
 
+/// An index of the trace that narrows a filter on `span` to candidates.
+#[derive(Debug, Clone)]
+pub(crate) enum IndexKey {
+    Name(Arc<str>),
+    Service(Arc<str>),
+    Kind(SpanKind),
+    Status(StatusCode),
+}
+
+impl IndexKey {
+    fn candidates<'t>(&self, t: &'t Trace) -> &'t [u32] {
+        match self {
+            IndexKey::Name(n) => t.spans_named(n),
+            IndexKey::Service(s) => t.spans_of_service(s),
+            IndexKey::Kind(k) => t.spans_of_kind(*k),
+            IndexKey::Status(s) => t.spans_with_status(*s),
+        }
+    }
+}
+
 /// A piece of an interpolated string.
 #[derive(Debug)]
 pub(crate) enum Part {
@@ -183,6 +203,14 @@ pub(crate) enum Node {
     Arith(BinaryOp, Box<Node>, Box<Node>),
     Matches(Box<Node>, Regex),
     MatchesDyn(Box<Node>, Box<Node>),
+    /// `attr == "text"` on an attribute: compares interned pointers (bool: negated).
+    AttrStrEq {
+        key: Option<KeyId>,
+        missing: Arc<str>,
+        interned: Option<Arc<str>>,
+        lit: Arc<str>,
+        neg: bool,
+    },
     /// Fast paths: `name == "x"`, `service == "x"` (bool: negated).
     NameEq(Arc<str>, bool),
     ServiceEq(Arc<str>, bool),
@@ -195,11 +223,12 @@ pub(crate) enum Node {
     /// `json(path)` on the response (target `None`) or `json(value, path)`.
     Json(Option<Box<Node>>, Arc<JsonPath>, Arc<str>),
     RegexGroup(Box<Node>, Regex, Box<Node>),
-    /// `base[preds]`; `by_name` is a candidate set from the name index (a `name == "x"` pred).
+    /// `base[preds]`; `by_name` names an index that yields candidates (from a `name == "x"`,
+    /// `service == "x"`, `kind == k` or `status == s` predicate on `span`).
     Filter {
         base: Box<Node>,
         preds: Vec<Pred>,
-        by_name: Option<Arc<str>>,
+        by_name: Option<(IndexKey, usize)>,
     },
     Pseudo(Box<Node>, PseudoKind),
 }
@@ -367,10 +396,17 @@ impl<'t> Compiler<'t> {
                     })
                     .collect();
                 let by_name = match &base {
-                    Node::AllSpans => preds.iter().find_map(|p| match &p.node {
-                        Node::NameEq(n, false) => Some(n.clone()),
-                        _ => None,
-                    }),
+                    Node::AllSpans => preds
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, p)| match &p.node {
+                            Node::NameEq(n, false) => Some((IndexKey::Name(n.clone()), i)),
+                            Node::ServiceEq(n, false) => Some((IndexKey::Service(n.clone()), i)),
+                            Node::KindEq(k, false) => Some((IndexKey::Kind(*k), i)),
+                            Node::StatusEq(k, false) => Some((IndexKey::Status(*k), i)),
+                            _ => None,
+                        })
+                        .min_by_key(|(k, _)| k.candidates(self.trace).len()),
                     _ => None,
                 };
                 Node::Filter {
@@ -528,7 +564,7 @@ impl<'t> Compiler<'t> {
                     }
                 }
             }
-            return fast_eq(l, r, neg);
+            return self.attr_str_eq(fast_eq(l, r, neg));
         }
         let (l, r) = (Box::new(l), Box::new(r));
         match op {
@@ -551,6 +587,30 @@ impl<'t> Compiler<'t> {
             BinaryOp::Coalesce => Node::Coalesce(l, r),
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => Node::Arith(op, l, r),
             BinaryOp::Eq | BinaryOp::Ne => unreachable_node(),
+        }
+    }
+
+    /// `attr == "text"`: resolve the text to the trace's interned copy once, so each span costs
+    /// a pointer comparison instead of a string comparison.
+    fn attr_str_eq(&self, n: Node) -> Node {
+        let Node::Cmp(op @ (BinaryOp::Eq | BinaryOp::Ne), l, r) = n else {
+            return n;
+        };
+        let (attr, lit) = match (*l, *r) {
+            (a @ Node::Attr(..), Node::Const(Value::Str(s)))
+            | (Node::Const(Value::Str(s)), a @ Node::Attr(..)) => (a, s),
+            (l, r) => return Node::Cmp(op, Box::new(l), Box::new(r)),
+        };
+        let Node::Attr(key, _, missing) = attr else {
+            return err("internal: attribute expected");
+        };
+        let interned = self.trace.interned(&lit).cloned();
+        Node::AttrStrEq {
+            key,
+            missing,
+            interned,
+            lit,
+            neg: op == BinaryOp::Ne,
         }
     }
 
@@ -841,6 +901,30 @@ impl Node {
             Node::And(a, b) => Ok(a.test(env)? && b.test(env)?),
             Node::Or(a, b) => Ok(a.test(env)? || b.test(env)?),
             Node::Not(a) => Ok(!a.test(env)?),
+            Node::AttrStrEq {
+                key,
+                missing,
+                interned,
+                lit,
+                neg,
+            } => {
+                let i = env.span.ok_or_else(|| no_span("an attribute"))?;
+                match key.and_then(|k| env.trace.attr(i, k)) {
+                    Some(Value::Str(s)) => {
+                        let same = if lit.len() <= Trace::INTERN_MAX_LEN {
+                            interned.as_ref().is_some_and(|p| Arc::ptr_eq(p, s))
+                        } else {
+                            **s == **lit
+                        };
+                        Ok(same != *neg)
+                    }
+                    Some(other) => {
+                        ops::values_equal(other, &Value::Str(lit.clone())).map(|b| b != *neg)
+                    }
+                    None => Err(EvalError::Missing(missing.clone())),
+                }
+            }
+            Node::Cmp(op, a, b) => cmp_bool(*op, &*a.eval(env)?, &*b.eval(env)?),
             _ => ops::truth(self.eval(env)?.as_ref(), "a predicate"),
         }
     }
@@ -857,6 +941,12 @@ impl Node {
             Node::KindEq(..) => &Node::Field(Field::Kind),
             Node::StatusEq(..) => &Node::Field(Field::Status),
             Node::Not(inner) => return inner.actual(env),
+            Node::AttrStrEq { key, .. } => {
+                return env
+                    .span
+                    .and_then(|i| key.and_then(|k| env.trace.attr(i, k)))
+                    .cloned();
+            }
             other => other,
         };
         side.eval(env).ok().map(Cow::into_owned)
@@ -971,19 +1061,14 @@ impl Node {
             | Node::NameEq(..)
             | Node::ServiceEq(..)
             | Node::KindEq(..)
-            | Node::StatusEq(..) => Ok(Owned(Value::Bool(self.test(env)?))),
+            | Node::StatusEq(..)
+            | Node::AttrStrEq { .. } => Ok(Owned(Value::Bool(self.test(env)?))),
             Node::Neg(a) => ops::negate(&*a.eval(env)?).map(Owned),
-            Node::Cmp(op, a, b) => {
-                let (x, y) = (a.eval(env)?, b.eval(env)?);
-                let r = match op {
-                    BinaryOp::Eq => ops::values_equal(&x, &y)?,
-                    BinaryOp::Ne => !ops::values_equal(&x, &y)?,
-                    BinaryOp::Contains => ops::contains(&x, &y)?,
-                    BinaryOp::In => ops::is_in(&x, &y)?,
-                    _ => ops::compare(*op, &x, &y)?,
-                };
-                Ok(Owned(Value::Bool(r)))
-            }
+            Node::Cmp(op, a, b) => Ok(Owned(Value::Bool(cmp_bool(
+                *op,
+                &*a.eval(env)?,
+                &*b.eval(env)?,
+            )?))),
             Node::GtOrChild(a, b) => {
                 let x = a.eval(env)?;
                 if let Value::Spans(sa) = x.as_ref() {
@@ -1118,22 +1203,39 @@ impl Node {
                 preds,
                 by_name,
             } => {
-                let candidates: Cow<'_, [u32]>;
-                let set;
-                match by_name {
-                    Some(n) => candidates = Cow::Borrowed(env.trace.spans_named(n)),
-                    None => {
-                        set = base.eval_spans(env)?;
-                        candidates = Cow::Borrowed(set.indices());
+                let keep = |i: u32| {
+                    preds
+                        .iter()
+                        .all(|p| p.node.test(&env.at(i)).unwrap_or(false))
+                };
+                let out: Vec<u32> = match (by_name, base.as_ref()) {
+                    // Candidates from the index already satisfy the predicate that chose it.
+                    (Some((k, skip)), _) => {
+                        let rest = |i: u32| {
+                            let e = env.at(i);
+                            preds
+                                .iter()
+                                .enumerate()
+                                .all(|(j, p)| j == *skip || p.node.test(&e).unwrap_or(false))
+                        };
+                        k.candidates(env.trace)
+                            .iter()
+                            .copied()
+                            .filter(|&i| rest(i))
+                            .collect()
                     }
-                }
-                let mut out = Vec::new();
-                for &i in candidates.iter() {
-                    let e = env.at(i);
-                    if preds.iter().all(|p| p.node.test(&e).unwrap_or(false)) {
-                        out.push(i);
+                    // No need to materialise every index of the trace first.
+                    (None, Node::AllSpans) => {
+                        (0..env.trace.len() as u32).filter(|&i| keep(i)).collect()
                     }
-                }
+                    (None, _) => base
+                        .eval_spans(env)?
+                        .indices()
+                        .iter()
+                        .copied()
+                        .filter(|&i| keep(i))
+                        .collect(),
+                };
                 Ok(Owned(Value::Spans(SpanSet::from_sorted(out))))
             }
             Node::Pseudo(base, kind) => {
@@ -1184,6 +1286,16 @@ impl Node {
                 Ok(Owned(Value::Spans(SpanSet::from_sorted(out))))
             }
         }
+    }
+}
+
+fn cmp_bool(op: BinaryOp, x: &Value, y: &Value) -> Result<bool, EvalError> {
+    match op {
+        BinaryOp::Eq => ops::values_equal(x, y),
+        BinaryOp::Ne => ops::values_equal(x, y).map(|b| !b),
+        BinaryOp::Contains => ops::contains(x, y),
+        BinaryOp::In => ops::is_in(x, y),
+        _ => ops::compare(op, x, y),
     }
 }
 

@@ -41,7 +41,10 @@ impl<'b> Msg<'b> {
     fn varint(&mut self) -> R<u64> {
         let mut out = 0u64;
         for shift in (0..70).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or_else(|| bad("truncated varint"))?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| bad("truncated varint"))?;
             self.pos += 1;
             if shift == 63 && b > 1 {
                 return Err(bad("varint overflows 64 bits"));
@@ -55,7 +58,11 @@ impl<'b> Msg<'b> {
     }
 
     fn take(&mut self, n: usize) -> R<&'b [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| bad("truncated field"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| bad("truncated field"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -75,7 +82,9 @@ impl<'b> Msg<'b> {
             0 => Val::Varint(self.varint()?),
             1 => {
                 let b = self.take(8)?;
-                Val::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| bad("truncated fixed64"))?))
+                Val::Fixed64(u64::from_le_bytes(
+                    b.try_into().map_err(|_| bad("truncated fixed64"))?,
+                ))
             }
             2 => {
                 let n = self.varint()?;
@@ -86,7 +95,11 @@ impl<'b> Msg<'b> {
                 self.take(4)?;
                 Val::Fixed32
             }
-            wt => return Err(TraceError::Protobuf(format!("unsupported wire type {wt} (field {field})"))),
+            wt => {
+                return Err(TraceError::Protobuf(format!(
+                    "unsupported wire type {wt} (field {field})"
+                )));
+            }
         };
         Ok(Some((field, v)))
     }
@@ -198,7 +211,13 @@ struct Scratch<'b> {
     keys: Vec<(&'b [u8], KeyId)>,
 }
 
-fn span<'b>(t: &mut Trace, b: &'b [u8], resource: u32, scope: u32, scratch: &mut Scratch<'b>) -> R<bool> {
+fn span<'b>(
+    t: &mut Trace,
+    b: &'b [u8],
+    resource: u32,
+    scope: u32,
+    scratch: &mut Scratch<'b>,
+) -> R<bool> {
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name: &[u8] = &[];
     let (mut kind, mut start, mut end) = (0i32, 0u64, 0u64);
@@ -303,7 +322,11 @@ fn event(t: &mut Trace, b: &[u8]) -> R<Event> {
             _ => {}
         }
     }
-    Ok(Event { time, name: t.intern(&name), attributes: attrs.into_boxed_slice() })
+    Ok(Event {
+        time,
+        name: t.intern(&name),
+        attributes: attrs.into_boxed_slice(),
+    })
 }
 
 fn link(t: &mut Trace, owner: &[u8; 8], b: &[u8]) -> R<Option<Link>> {
@@ -318,11 +341,12 @@ fn link(t: &mut Trace, owner: &[u8; 8], b: &[u8]) -> R<Option<Link>> {
             _ => {}
         }
     }
-    Ok(t.link_of(owner, trace_id, span_id).map(|(trace_id, span_id)| Link {
-        trace_id,
-        span_id,
-        attributes: attrs.into_boxed_slice(),
-    }))
+    Ok(t.link_of(owner, trace_id, span_id)
+        .map(|(trace_id, span_id)| Link {
+            trace_id,
+            span_id,
+            attributes: attrs.into_boxed_slice(),
+        }))
 }
 
 /// The key and value bytes of a `KeyValue`.

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OSpan, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span as OSpan, Status, span,
+};
 use tbt_compiler::ast::*;
 use tbt_compiler::span::{FileId, Span};
 use tbt_compiler::trace::Trace;
@@ -16,19 +18,31 @@ pub const MS: u64 = 1_000_000;
 pub const T0: u64 = 1_700_000_000_000_000_000;
 
 pub fn any_str(s: &str) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::StringValue(s.into())) }
+    AnyValue {
+        value: Some(any_value::Value::StringValue(s.into())),
+    }
 }
 pub fn any_int(i: i64) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::IntValue(i)) }
+    AnyValue {
+        value: Some(any_value::Value::IntValue(i)),
+    }
 }
 pub fn any_f64(f: f64) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::DoubleValue(f)) }
+    AnyValue {
+        value: Some(any_value::Value::DoubleValue(f)),
+    }
 }
 pub fn any_bool(b: bool) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::BoolValue(b)) }
+    AnyValue {
+        value: Some(any_value::Value::BoolValue(b)),
+    }
 }
 pub fn kv(k: &str, v: AnyValue) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(v), ..Default::default() }
+    KeyValue {
+        key: k.into(),
+        value: Some(v),
+        ..Default::default()
+    }
 }
 
 /// A span under construction: ids are small integers, times are milliseconds after `T0`.
@@ -107,9 +121,20 @@ pub fn otlp_span(x: &S) -> OSpan {
         links: x
             .links
             .iter()
-            .map(|l| span::Link { trace_id: x.trace_id.to_vec(), span_id: sid(*l), ..Default::default() })
+            .map(|l| span::Link {
+                trace_id: x.trace_id.to_vec(),
+                span_id: sid(*l),
+                ..Default::default()
+            })
             .collect(),
-        status: Some(Status { code: x.status, message: if x.status == 2 { "boom".into() } else { String::new() } }),
+        status: Some(Status {
+            code: x.status,
+            message: if x.status == 2 {
+                "boom".into()
+            } else {
+                String::new()
+            },
+        }),
         ..Default::default()
     }
 }
@@ -119,7 +144,11 @@ pub fn build(spans: &[S]) -> Vec<ResourceSpans> {
     let mut out: Vec<ResourceSpans> = Vec::new();
     for x in spans {
         let pos = out.iter().position(|r| {
-            r.resource.as_ref().unwrap().attributes[0].value.as_ref().unwrap() == &any_str(&x.service)
+            r.resource.as_ref().unwrap().attributes[0]
+                .value
+                .as_ref()
+                .unwrap()
+                == &any_str(&x.service)
         });
         let i = match pos {
             Some(i) => i,
@@ -133,7 +162,10 @@ pub fn build(spans: &[S]) -> Vec<ResourceSpans> {
                         ..Default::default()
                     }),
                     scope_spans: vec![ScopeSpans {
-                        scope: Some(InstrumentationScope { name: format!("{}-lib", x.service), ..Default::default() }),
+                        scope: Some(InstrumentationScope {
+                            name: format!("{}-lib", x.service),
+                            ..Default::default()
+                        }),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -165,15 +197,46 @@ pub fn trace(spans: &[S]) -> Trace {
 pub fn shop() -> Vec<S> {
     use span::SpanKind as K;
     vec![
-        s(1, 0, "GET /orders", "gateway", 0, 100).kind(K::Server).attr("http.route", any_str("/orders")).attr("http.response.status_code", any_int(201)),
-        s(2, 1, "POST /orders", "orders", 5, 90).kind(K::Server).attr("http.route", any_str("/orders")).attr("http.request.method", any_str("POST")),
-        s(3, 2, "SELECT orders", "orders", 10, 20).kind(K::Client).attr("db.system", any_str("sqlite")).attr("db.query.text", any_str("SELECT * FROM orders WHERE id = ?")),
-        s(4, 2, "SELECT orders", "orders", 21, 30).kind(K::Client).attr("db.system", any_str("sqlite")).attr("db.query.text", any_str("SELECT * FROM orders WHERE id = ?")),
-        s(5, 2, "charge card", "payments", 31, 60).kind(K::Server).ok().attr("payment.amount", any_f64(99.99)).attr("error", any_str("attr-named-error")),
-        s(6, 5, "INSERT payments", "payments", 35, 40).kind(K::Client).error().attr("db.system", any_str("postgresql")).attr("db.query.text", any_str("INSERT INTO payments VALUES (?)")),
-        s(7, 2, "publish shipping", "orders", 61, 62).kind(K::Producer).attr("messaging.destination.name", any_str("shipping")),
+        s(1, 0, "GET /orders", "gateway", 0, 100)
+            .kind(K::Server)
+            .attr("http.route", any_str("/orders"))
+            .attr("http.response.status_code", any_int(201)),
+        s(2, 1, "POST /orders", "orders", 5, 90)
+            .kind(K::Server)
+            .attr("http.route", any_str("/orders"))
+            .attr("http.request.method", any_str("POST")),
+        s(3, 2, "SELECT orders", "orders", 10, 20)
+            .kind(K::Client)
+            .attr("db.system", any_str("sqlite"))
+            .attr(
+                "db.query.text",
+                any_str("SELECT * FROM orders WHERE id = ?"),
+            ),
+        s(4, 2, "SELECT orders", "orders", 21, 30)
+            .kind(K::Client)
+            .attr("db.system", any_str("sqlite"))
+            .attr(
+                "db.query.text",
+                any_str("SELECT * FROM orders WHERE id = ?"),
+            ),
+        s(5, 2, "charge card", "payments", 31, 60)
+            .kind(K::Server)
+            .ok()
+            .attr("payment.amount", any_f64(99.99))
+            .attr("error", any_str("attr-named-error")),
+        s(6, 5, "INSERT payments", "payments", 35, 40)
+            .kind(K::Client)
+            .error()
+            .attr("db.system", any_str("postgresql"))
+            .attr("db.query.text", any_str("INSERT INTO payments VALUES (?)")),
+        s(7, 2, "publish shipping", "orders", 61, 62)
+            .kind(K::Producer)
+            .attr("messaging.destination.name", any_str("shipping")),
         s(8, 1, "audit", "gateway", 91, 95),
-        s(9, 0, "consume shipping", "shipping", 70, 80).kind(K::Consumer).link(7).attr("messaging.destination.name", any_str("shipping")),
+        s(9, 0, "consume shipping", "shipping", 70, 80)
+            .kind(K::Consumer)
+            .link(7)
+            .attr("messaging.destination.name", any_str("shipping")),
     ]
 }
 
@@ -191,13 +254,26 @@ pub fn ex(kind: ExprKind) -> Expr {
     Expr { span: sp(), kind }
 }
 pub fn path(dotted: &str) -> Path {
-    Path { segments: dotted.split('.').map(|n| Ident { name: n.into(), span: sp() }).collect(), span: sp() }
+    Path {
+        segments: dotted
+            .split('.')
+            .map(|n| Ident {
+                name: n.into(),
+                span: sp(),
+            })
+            .collect(),
+        span: sp(),
+    }
 }
 pub fn p(dotted: &str) -> Expr {
     ex(ExprKind::Path(path(dotted)))
 }
 pub fn strlit(x: &str) -> StrLit {
-    StrLit { span: sp(), parts: vec![StrPart::Text(x.into())], style: StrStyle::Normal }
+    StrLit {
+        span: sp(),
+        parts: vec![StrPart::Text(x.into())],
+        style: StrStyle::Normal,
+    }
 }
 pub fn st(x: &str) -> Expr {
     ex(ExprKind::Lit(Lit::Str(strlit(x))))
@@ -221,32 +297,55 @@ pub fn list(items: Vec<Expr>) -> Expr {
     ex(ExprKind::List(items))
 }
 pub fn obj(fields: Vec<(&str, Expr)>) -> Expr {
-    ex(ExprKind::Object(fields.into_iter().map(|(k, v)| (strlit(k), v)).collect()))
+    ex(ExprKind::Object(
+        fields.into_iter().map(|(k, v)| (strlit(k), v)).collect(),
+    ))
 }
 pub fn bin(op: BinaryOp, l: Expr, r: Expr) -> Expr {
-    ex(ExprKind::Binary { op, op_span: sp(), lhs: Box::new(l), rhs: Box::new(r) })
+    ex(ExprKind::Binary {
+        op,
+        op_span: sp(),
+        lhs: Box::new(l),
+        rhs: Box::new(r),
+    })
 }
 pub fn eq(l: Expr, r: Expr) -> Expr {
     bin(BinaryOp::Eq, l, r)
 }
 pub fn not(e: Expr) -> Expr {
-    ex(ExprKind::Unary { op: UnaryOp::Not, expr: Box::new(e) })
+    ex(ExprKind::Unary {
+        op: UnaryOp::Not,
+        expr: Box::new(e),
+    })
 }
 pub fn all() -> Expr {
     p("span")
 }
 pub fn filter(base: Expr, preds: Vec<Expr>) -> Expr {
-    ex(ExprKind::Filter { base: Box::new(base), preds })
+    ex(ExprKind::Filter {
+        base: Box::new(base),
+        preds,
+    })
 }
 /// `span[name == "x"]`
 pub fn named(n: &str) -> Expr {
     filter(all(), vec![eq(p("name"), st(n))])
 }
 pub fn pseudo(base: Expr, class: &str, arg: Option<Expr>) -> Expr {
-    ex(ExprKind::Pseudo { base: Box::new(base), class: Ident { name: class.into(), span: sp() }, arg: arg.map(Box::new) })
+    ex(ExprKind::Pseudo {
+        base: Box::new(base),
+        class: Ident {
+            name: class.into(),
+            span: sp(),
+        },
+        arg: arg.map(Box::new),
+    })
 }
 pub fn call(name: &str, args: Vec<Expr>) -> Expr {
-    ex(ExprKind::Call { callee: path(name), args })
+    ex(ExprKind::Call {
+        callee: path(name),
+        args,
+    })
 }
 pub fn interp(parts: Vec<Result<&str, Expr>>) -> Expr {
     ex(ExprKind::Lit(Lit::Str(StrLit {
@@ -263,35 +362,79 @@ pub fn interp(parts: Vec<Result<&str, Expr>>) -> Expr {
 }
 
 pub fn pred(e: Expr) -> BlockStmt {
-    BlockStmt { span: sp(), kind: BlockStmtKind::Pred(e) }
+    BlockStmt {
+        span: sp(),
+        kind: BlockStmtKind::Pred(e),
+    }
 }
 pub fn any(e: Expr) -> BlockStmt {
-    BlockStmt { span: sp(), kind: BlockStmtKind::Any(e) }
+    BlockStmt {
+        span: sp(),
+        kind: BlockStmtKind::Any(e),
+    }
 }
 pub fn capture(name: &str, e: Expr) -> BlockStmt {
     BlockStmt {
         span: sp(),
-        kind: BlockStmtKind::Let(Let { secret: false, name: Ident { name: name.into(), span: sp() }, value: e }),
+        kind: BlockStmtKind::Let(Let {
+            secret: false,
+            name: Ident {
+                name: name.into(),
+                span: sp(),
+            },
+            value: e,
+        }),
     }
 }
 pub fn block(stmts: Vec<BlockStmt>) -> Block {
     Block { span: sp(), stmts }
 }
 pub fn expect_sel(sel: Expr, stmts: Option<Vec<BlockStmt>>) -> Expect {
-    Expect { kind: ExpectKind::Select { no: false, selector: sel, by: None, block: stmts.map(block) } }
+    Expect {
+        kind: ExpectKind::Select {
+            no: false,
+            selector: sel,
+            by: None,
+            block: stmts.map(block),
+        },
+    }
 }
 pub fn expect_no(sel: Expr) -> Expect {
-    Expect { kind: ExpectKind::Select { no: true, selector: sel, by: None, block: None } }
+    Expect {
+        kind: ExpectKind::Select {
+            no: true,
+            selector: sel,
+            by: None,
+            block: None,
+        },
+    }
 }
 pub fn expect_by(sel: Expr, key: Expr, stmts: Vec<BlockStmt>) -> Expect {
-    Expect { kind: ExpectKind::Select { no: false, selector: sel, by: Some(key), block: Some(block(stmts)) } }
+    Expect {
+        kind: ExpectKind::Select {
+            no: false,
+            selector: sel,
+            by: Some(key),
+            block: Some(block(stmts)),
+        },
+    }
 }
 pub fn expect_order(a: Expr, order: Order, b: Expr) -> Expect {
-    Expect { kind: ExpectKind::Order { first: a, order, second: b } }
+    Expect {
+        kind: ExpectKind::Order {
+            first: a,
+            order,
+            second: b,
+        },
+    }
 }
 pub fn expect_response(stmts: Vec<BlockStmt>) -> Expect {
-    Expect { kind: ExpectKind::Response(block(stmts)) }
+    Expect {
+        kind: ExpectKind::Response(block(stmts)),
+    }
 }
 pub fn expect_trace(stmts: Vec<BlockStmt>) -> Expect {
-    Expect { kind: ExpectKind::Trace(block(stmts)) }
+    Expect {
+        kind: ExpectKind::Trace(block(stmts)),
+    }
 }
