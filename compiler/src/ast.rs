@@ -109,15 +109,24 @@ pub struct Let {
     pub value: Expr,
 }
 
-/// `matcher NAME(p1, p2) = selector`.
+/// `matcher NAME(p1, p2 = default) = selector`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matcher {
     /// The matcher's name.
     pub name: Ident,
-    /// Parameter names.
-    pub params: Vec<Ident>,
+    /// Parameters, in order.
+    pub params: Vec<Param>,
     /// The selector expression.
     pub body: Expr,
+}
+
+/// A matcher parameter: `route` or `route = null` (optional, with a default).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// The parameter's name.
+    pub name: Ident,
+    /// The default value, which makes the parameter optional.
+    pub default: Option<Expr>,
 }
 
 /// `service NAME { run …; env K = v; ready http "…" within 60s }`.

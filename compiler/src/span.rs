@@ -142,6 +142,19 @@ impl SourceMap {
             .map(|(i, f)| (FileId(i as u32), f))
     }
 
+    /// Replaces a file's text (after decoding its bytes) and rebuilds its line index.
+    pub fn set_text(&mut self, id: FileId, text: String) {
+        if let Some(f) = self.files.get_mut(id.0 as usize) {
+            let name = std::mem::take(&mut f.name);
+            *f = SourceFile::new(name, text);
+        }
+    }
+
+    /// The file with this id, if there is one.
+    pub fn try_get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
     /// The text a span covers.
     pub fn slice(&self, span: Span) -> &str {
         self.get(span.file).text.get(span.range()).unwrap_or("")

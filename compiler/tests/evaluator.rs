@@ -316,9 +316,12 @@ fn matchers_expand_with_parameters() {
             name: "http.server".into(),
             span: sp(),
         },
-        params: vec![ast::Ident {
-            name: "route".into(),
-            span: sp(),
+        params: vec![ast::Param {
+            name: ast::Ident {
+                name: "route".into(),
+                span: sp(),
+            },
+            default: None,
         }],
         body: filter(
             all(),

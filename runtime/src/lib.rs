@@ -1,1 +1,8 @@
 //! The `tbt` command line and everything that does I/O.
+//!
+//! The pure language work (parsing, checking, planning, evaluating) lives in `tbt-compiler`; this
+//! crate reads files, prints reports and, later, runs suites.
+
+pub mod cli;
+pub mod files;
+pub mod output;

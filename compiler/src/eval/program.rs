@@ -726,11 +726,16 @@ impl<'t> Compiler<'t> {
         scope: &dyn Scope,
         cx: Cx,
     ) -> Node {
-        if m.params.len() != args.len() {
+        let required = m.params.iter().filter(|p| p.default.is_none()).count();
+        if args.len() < required || args.len() > m.params.len() {
+            let n = if required == m.params.len() {
+                required.to_string()
+            } else {
+                format!("{required} to {}", m.params.len())
+            };
             return err(format!(
-                "matcher `{}` takes {} argument{}, not {}",
+                "matcher `{}` takes {n} argument{}, not {}",
                 m.name.name,
-                m.params.len(),
                 if m.params.len() == 1 { "" } else { "s" },
                 args.len()
             ));
@@ -741,15 +746,20 @@ impl<'t> Compiler<'t> {
                 m.name.name
             ));
         }
-        let mut params = Vec::with_capacity(args.len());
-        for (p, a) in m.params.iter().zip(args) {
-            let node = self.compile(a, scope, cx_outside(cx));
+        let mut params = Vec::with_capacity(m.params.len());
+        for (k, p) in m.params.iter().enumerate() {
+            // An argument is evaluated in the caller's scope, a default in the matcher's module.
+            let node = match (args.get(k), &p.default) {
+                (Some(a), _) => self.compile(a, scope, cx_outside(cx)),
+                (None, Some(d)) => self.compile(d, ms, Cx::Selector),
+                (None, None) => return err("internal: missing matcher argument"),
+            };
             match node.eval(&self.env()) {
-                Ok(v) => params.push((p.name.clone(), v.into_owned())),
+                Ok(v) => params.push((p.name.name.clone(), v.into_owned())),
                 Err(e) => {
                     return err(format!(
                         "argument `{}` of matcher `{}`: {e}",
-                        p.name, m.name.name
+                        p.name.name, m.name.name
                     ));
                 }
             }

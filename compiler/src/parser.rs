@@ -1,0 +1,775 @@
+//! Source text → syntax tree, with every syntax error reported and a tree returned regardless.
+//!
+//! The grammar lives in `grammar.lalrpop`; this module holds its entry points, the semantic
+//! actions that need more than a constructor (string decoding and interpolation, dotted names,
+//! error messages) and the post-processing that the grammar cannot do: attaching `##` doc comments
+//! to items and sorting diagnostics. It does not resolve names or check types.
+
+use crate::ast::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::lexer::{self, LexError, Lexer, StrKind, StrTok, Token};
+use crate::span::{FileId, Span};
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, missing_docs, unused, unused_qualifications)]
+    grammar
+);
+
+/// How many string interpolations may nest inside each other (`"${ "${ … }" }"`). Each level
+/// parses recursively, so the limit keeps the call stack small on any thread.
+pub const MAX_INTERPOLATION_NESTING: usize = 16;
+
+/// The result of parsing one file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    /// The tree, with `Error` nodes where input was skipped.
+    pub file: File,
+    /// Every problem found, sorted by position, without duplicates.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one file. Never fails and never panics: syntax errors become diagnostics and `Error`
+/// nodes.
+pub fn parse(file: FileId, src: &str) -> Parsed {
+    let mut ctx = Ctx::new(file);
+    report_nul_bytes(&mut ctx, src.as_bytes());
+    let mut lexer = Lexer::new(file, src, 0);
+    let items = match grammar::FileParser::new().parse(&mut ctx, &mut lexer) {
+        Ok(items) => items,
+        Err(e) => {
+            ctx.parse_error(e);
+            Vec::new()
+        }
+    };
+    ctx.diagnostics.extend(lexer.take_diagnostics());
+    let mut parsed = File { items, comments: std::mem::take(&mut lexer.comments) };
+    attach_docs(&mut parsed, src);
+    Parsed { file: parsed, diagnostics: finish(ctx.diagnostics) }
+}
+
+/// Parses bytes that may not be UTF-8. Returns the text the spans refer to (invalid sequences
+/// replaced by U+FFFD) and the result; the first invalid byte is reported as TBT0007.
+pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), parse(file, text)),
+        Err(e) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let mut parsed = parse(file, &text);
+            let at = e.valid_up_to();
+            let bad = e.error_len().unwrap_or(bytes.len() - at).max(1);
+            let end = (at + bad).min(bytes.len());
+            let span = Span::new(file, at, end);
+            parsed.diagnostics.push(
+                Diagnostic::new(Code::InvalidSourceBytes, span, "the file is not valid UTF-8")
+                    .with_label("first invalid byte")
+                    .with_note("invalid sequences were read as U+FFFD; save the file as UTF-8"),
+            );
+            parsed.diagnostics = finish(parsed.diagnostics);
+            (text, parsed)
+        }
+    }
+}
+
+/// Parses one expression written at byte `offset` of `file` (for the language server and tests).
+pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnostic>) {
+    let mut ctx = Ctx::new(file);
+    report_nul_bytes(&mut ctx, src.as_bytes());
+    let expr = ctx.parse_embedded(src, offset, 0);
+    (expr, finish(ctx.diagnostics))
+}
+
+fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
+    let mut nuls = bytes.iter().enumerate().filter(|(_, b)| **b == 0);
+    if let Some((first, _)) = nuls.next() {
+        let more = nuls.count();
+        let span = Span::new(ctx.file, first, first + 1);
+        let mut d = Diagnostic::new(Code::InvalidSourceBytes, span, "the file contains NUL bytes")
+            .with_label("NUL byte");
+        if more > 0 {
+            d = d.with_note(format!("and {more} more NUL byte{}", if more == 1 { "" } else { "s" }));
+        }
+        ctx.diagnostics.push(d.with_note("NUL bytes are read as spaces"));
+    }
+}
+
+fn finish(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by_key(|d| {
+        let s = d.span();
+        (s.start, s.end, d.code)
+    });
+    diagnostics.dedup();
+    diagnostics
+}
+
+/// Fills [`Item::doc`] from the `##` lines directly above each item.
+fn attach_docs(file: &mut File, src: &str) {
+    let comments = &file.comments;
+    for item in &mut file.items {
+        let start = item.span.start;
+        let mut idx = comments.partition_point(|c| c.span.end <= start);
+        let mut next_start = line_start(src, start as usize);
+        let mut lines = Vec::new();
+        while idx > 0 {
+            let c = &comments[idx - 1];
+            let between = src.get(c.span.end as usize..next_start).unwrap_or("x");
+            let own_line = src[line_start(src, c.span.start as usize)..c.span.start as usize]
+                .trim()
+                .is_empty();
+            if !c.doc || !own_line || between.trim() != "" || between.matches('\n').count() != 1 {
+                break;
+            }
+            let text = &src[c.span.range()];
+            let text = text.strip_prefix("##").unwrap_or(text);
+            lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end());
+            next_start = line_start(src, c.span.start as usize);
+            idx -= 1;
+        }
+        if !lines.is_empty() {
+            lines.reverse();
+            item.doc = Some(lines.join("\n"));
+        }
+    }
+}
+
+fn line_start(src: &str, offset: usize) -> usize {
+    src.get(..offset).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1)
+}
+
+/// State shared by the grammar's actions: where spans point and what went wrong.
+pub(crate) struct Ctx {
+    file: FileId,
+    diagnostics: Vec<Diagnostic>,
+    /// String interpolations being parsed around the current position.
+    interpolations: usize,
+}
+
+type TokenError<'src> = ParseError<usize, Token<'src>, LexError>;
+
+impl Ctx {
+    fn new(file: FileId) -> Self {
+        Ctx { file, diagnostics: Vec::new(), interpolations: 0 }
+    }
+
+    pub(crate) fn span(&self, l: usize, r: usize) -> Span {
+        Span::new(self.file, l, r)
+    }
+
+    /// Splits `a.b.c` (starting at `start`) into segments with their own spans.
+    pub(crate) fn path(&self, start: usize, text: &str) -> Path {
+        let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
+        let mut at = start;
+        for seg in text.split('.') {
+            segments.push(Ident { name: seg.to_string(), span: self.span(at, at + seg.len()) });
+            at += seg.len() + 1;
+        }
+        Path { segments, span: self.span(start, start + text.len()) }
+    }
+
+    pub(crate) fn binary(&self, op: BinaryOp, ol: usize, or: usize, lhs: Expr, rhs: Expr) -> Expr {
+        Expr {
+            span: lhs.span.to(rhs.span),
+            kind: ExprKind::Binary {
+                op,
+                op_span: self.span(ol, or),
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+        }
+    }
+
+    pub(crate) fn unary(&self, op: UnaryOp, l: usize, expr: Expr) -> Expr {
+        Expr { span: self.span(l, expr.span.end as usize), kind: ExprKind::Unary { op, expr: Box::new(expr) } }
+    }
+
+    /// `a = b` in an expression: TBT0008 with a fix, read as `a == b`.
+    pub(crate) fn assign_as_eq(&mut self, ol: usize, or: usize, lhs: Expr, rhs: Expr) -> Expr {
+        let op_span = self.span(ol, or);
+        self.diagnostics.push(
+            Diagnostic::new(Code::AssignInsteadOfEq, op_span, "`=` is not a comparison")
+                .with_label("this assigns, it does not compare")
+                .with_help("use `==` to compare")
+                .with_fix("replace `=` with `==`", vec![(op_span, "==".into())]),
+        );
+        self.binary(BinaryOp::Eq, ol, or, lhs, rhs)
+    }
+
+    pub(crate) fn import(&mut self, path: StrLit, alias: Option<Ident>) -> ItemKind {
+        let text = match path.as_plain() {
+            Some(t) => t,
+            None => {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::SyntaxError,
+                        path.span,
+                        "an import path cannot contain interpolation",
+                    )
+                    .with_help("write the module path literally"),
+                );
+                String::new()
+            }
+        };
+        ItemKind::Import(Import { path: text, path_span: path.span, alias })
+    }
+
+    pub(crate) fn recover(&mut self, e: ErrorRecovery<usize, Token<'_>, LexError>) {
+        self.parse_error(e.error);
+    }
+
+    pub(crate) fn parse_error(&mut self, e: TokenError<'_>) {
+        let (span, found, expected) = match e {
+            ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+                // Already reported by the lexer as TBT0006.
+                if tok == Token::TooDeep {
+                    return;
+                }
+                (self.span(l, r), tok.describe(), expected)
+            }
+            ParseError::UnrecognizedEof { location, expected } => {
+                let found =
+                    if self.interpolations > 0 { "end of interpolation" } else { "end of file" };
+                (self.span(location, location), found.to_string(), expected)
+            }
+            ParseError::ExtraToken { token: (l, tok, r) } => {
+                (self.span(l, r), tok.describe(), Vec::new())
+            }
+            ParseError::InvalidToken { location } => {
+                (self.span(location, location), "invalid token".into(), Vec::new())
+            }
+            ParseError::User { error } => match error {},
+        };
+        let message = match describe_expected(&expected) {
+            Some(list) => format!("expected {list}, found {found}"),
+            None => format!("unexpected {found}"),
+        };
+        self.diagnostics.push(Diagnostic::new(Code::SyntaxError, span, message).with_label("unexpected here"));
+    }
+
+    /// Decodes a string literal token that starts at `start`.
+    pub(crate) fn string(&mut self, start: usize, tok: StrTok<'_>) -> StrLit {
+        let span = self.span(start, start + tok.raw.len());
+        let style = match tok.kind {
+            StrKind::Normal => StrStyle::Normal,
+            StrKind::Raw => StrStyle::Raw,
+            StrKind::Multi => StrStyle::Multi,
+        };
+        let body = tok.body();
+        let text = &tok.raw[body.clone()];
+        // Unterminated literals were reported by the lexer; keep their text as it is.
+        if !tok.terminated || tok.kind == StrKind::Raw {
+            return StrLit { span, parts: vec![StrPart::Text(text.to_string())], style };
+        }
+        let base = start + body.start;
+        let mut parts = Vec::new();
+        let mut buf = String::new();
+        let mut i = 0;
+        let bytes = text.as_bytes();
+        while i < bytes.len() {
+            // Copy the run of plain text up to the next `\` or `${` in one go.
+            let run_end = text[i..]
+                .find(|c| c == '\\' || c == '$')
+                .map_or(text.len(), |k| i + k);
+            if run_end > i {
+                buf.push_str(&text[i..run_end]);
+                i = run_end;
+                continue;
+            }
+            if bytes[i] == b'$' {
+                if bytes.get(i + 1) != Some(&b'{') {
+                    buf.push('$');
+                    i += 1;
+                    continue;
+                }
+                let close = lexer::interpolation_end(text, i + 2).unwrap_or(text.len());
+                let inner_end = close.saturating_sub(1).max(i + 2);
+                if !buf.is_empty() {
+                    parts.push(StrPart::Text(std::mem::take(&mut buf)));
+                }
+                let inner = &text[i + 2..inner_end];
+                let expr = self.interpolation(inner, base + i, base + i + 2, base + close, tok.depth);
+                parts.push(StrPart::Interp(expr));
+                i = close;
+                continue;
+            }
+            // An escape.
+            let esc_start = i;
+            let Some(c) = text[i + 1..].chars().next() else {
+                buf.push('\\');
+                break;
+            };
+            i += 1 + c.len_utf8();
+            match c {
+                'n' => buf.push('\n'),
+                't' => buf.push('\t'),
+                'r' => buf.push('\r'),
+                '\\' => buf.push('\\'),
+                '"' => buf.push('"'),
+                '$' => buf.push('$'),
+                'u' => match unicode_escape(&text[i..]) {
+                    Some((ch, len)) => {
+                        buf.push(ch);
+                        i += len;
+                    }
+                    None => {
+                        let len = text[i..].find('}').filter(|k| *k < 10).map_or(0, |k| k + 1);
+                        let esc = self.span(base + esc_start, base + i + len);
+                        i += len;
+                        self.diagnostics.push(
+                            Diagnostic::new(Code::InvalidEscape, esc, "invalid unicode escape")
+                                .with_label("expected `\\u{…}` with 1 to 6 hex digits of a valid code point"),
+                        );
+                    }
+                },
+                other => {
+                    let esc = self.span(base + esc_start, base + i);
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::InvalidEscape,
+                            esc,
+                            format!("unknown escape `\\{}`", other.escape_debug()),
+                        )
+                        .with_label("unknown escape")
+                        .with_help(
+                            "the escapes are \\n \\t \\r \\\\ \\\" \\$ and \\u{…}; write `\\\\` for a backslash",
+                        ),
+                    );
+                    buf.push(other);
+                }
+            }
+        }
+        if !buf.is_empty() || parts.is_empty() {
+            parts.push(StrPart::Text(buf));
+        }
+        StrLit { span, parts, style }
+    }
+
+    /// Parses the expression of `${ … }`; `open` is the `$`, `inner` starts at `inner_start`.
+    fn interpolation(&mut self, inner: &str, open: usize, inner_start: usize, close: usize, depth: u32) -> Expr {
+        let whole = self.span(open, close);
+        let depth = depth as usize;
+        if depth + 1 > lexer::MAX_NESTING || self.interpolations >= MAX_INTERPOLATION_NESTING {
+            let limit = if depth + 1 > lexer::MAX_NESTING {
+                format!("brackets and interpolations nested more than {} levels deep", lexer::MAX_NESTING)
+            } else {
+                format!("interpolations nested more than {MAX_INTERPOLATION_NESTING} levels deep")
+            };
+            self.diagnostics.push(
+                Diagnostic::new(Code::NestingTooDeep, self.span(open, inner_start), limit)
+                    .with_help("move the inner value into a `let`"),
+            );
+            return Expr { span: whole, kind: ExprKind::Error };
+        }
+        if inner.trim().is_empty() {
+            self.diagnostics.push(
+                Diagnostic::new(Code::SyntaxError, whole, "empty interpolation")
+                    .with_label("expected an expression inside `${…}`")
+                    .with_help("write `\\${` for a literal `${`"),
+            );
+            return Expr { span: whole, kind: ExprKind::Error };
+        }
+        self.parse_embedded(inner, inner_start, depth + 1)
+    }
+
+    /// Parses `text` (at byte `base`) as one expression, `depth` levels deep.
+    fn parse_embedded(&mut self, text: &str, base: usize, depth: usize) -> Expr {
+        self.interpolations += 1;
+        let mut lexer = Lexer::embedded(self.file, text, base, depth);
+        let result = grammar::ExprParser::new().parse(self, &mut lexer);
+        self.diagnostics.extend(lexer.take_diagnostics());
+        let expr = match result {
+            Ok(e) => e,
+            Err(e) => {
+                self.parse_error(e);
+                Expr { span: self.span(base, base + text.len()), kind: ExprKind::Error }
+            }
+        };
+        self.interpolations -= 1;
+        expr
+    }
+}
+
+/// `{1F600}` after `\u`: the character and the length consumed.
+fn unicode_escape(text: &str) -> Option<(char, usize)> {
+    let rest = text.strip_prefix('{')?;
+    let close = rest.find('}')?;
+    let hex = &rest[..close];
+    if hex.is_empty() || hex.len() > 6 {
+        return None;
+    }
+    let ch = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+    Some((ch, close + 2))
+}
+
+/// Turns LALRPOP's list of expected terminals into English: `` one of `}`, identifier ``.
+fn describe_expected(expected: &[String]) -> Option<String> {
+    const EXPR_START: &[&str] = &[
+        "identifier", "dotted name", "integer", "float", "duration", "string", "true", "false",
+        "null", "(", "[", "-", "not", "service", "over-deep brackets",
+    ];
+    let names: Vec<&str> = expected.iter().map(|e| e.trim_matches('"')).collect();
+    let is_expr = ["identifier", "integer", "string", "("].iter().all(|t| names.contains(t));
+    let mut out: Vec<String> = Vec::new();
+    if is_expr {
+        out.push("expression".into());
+    }
+    for name in names {
+        if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
+            continue;
+        }
+        let word = name.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
+        let plain = matches!(
+            name,
+            "identifier" | "dotted name" | "integer" | "float" | "duration" | "string" | "newline"
+        );
+        out.push(if word && plain { name.to_string() } else { format!("`{name}`") });
+        let _ = word;
+    }
+    match out.len() {
+        0 => None,
+        1 => Some(out.remove(0)),
+        _ => Some(format!("one of {}", out.join(", "))),
+    }
+}
+
+/// A compact S-expression rendering of a file, for tests and debugging. Spans are left out except
+/// where they say something the shape does not (none today); strings are shown with Rust escapes.
+pub fn dump(file: &File) -> String {
+    let mut out = String::new();
+    for item in &file.items {
+        dump_item(&mut out, item, 0);
+    }
+    out
+}
+
+/// A compact S-expression rendering of one expression.
+pub fn dump_expr(expr: &Expr) -> String {
+    let mut out = String::new();
+    write_expr(&mut out, expr);
+    out
+}
+
+fn indent(out: &mut String, n: usize) {
+    for _ in 0..n {
+        out.push_str("  ");
+    }
+}
+
+fn dump_item(out: &mut String, item: &Item, n: usize) {
+    indent(out, n);
+    if let Some(doc) = &item.doc {
+        out.push_str(&format!("(doc {doc:?}) "));
+    }
+    match &item.kind {
+        ItemKind::Import(i) => {
+            out.push_str(&format!("(import {:?}", i.path));
+            if let Some(a) = &i.alias {
+                out.push_str(&format!(" as {}", a.name));
+            }
+            out.push_str(")\n");
+        }
+        ItemKind::Let(l) => {
+            write_let(out, l);
+            out.push('\n');
+        }
+        ItemKind::Matcher(m) => {
+            let params: Vec<String> = m
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(d) => {
+                        let mut s = format!("(= {} ", p.name.name);
+                        write_expr(&mut s, d);
+                        s.push(')');
+                        s
+                    }
+                    None => p.name.name.clone(),
+                })
+                .collect();
+            out.push_str(&format!("(matcher {} ({}) ", m.name.name, params.join(" ")));
+            write_expr(out, &m.body);
+            out.push_str(")\n");
+        }
+        ItemKind::Service(s) => {
+            out.push_str(&format!("(service {}\n", s.name.name));
+            for d in &s.body {
+                dump_directive(out, d, n + 1);
+            }
+            indent(out, n);
+            out.push_str(")\n");
+        }
+        ItemKind::Test(t) => {
+            out.push_str(&format!("(test {}", t.name.name));
+            if let Some(title) = &t.title {
+                out.push(' ');
+                write_str(out, title);
+            }
+            out.push('\n');
+            for s in &t.body {
+                dump_stmt(out, s, n + 1);
+            }
+            indent(out, n);
+            out.push_str(")\n");
+        }
+        ItemKind::Error => out.push_str("(error)\n"),
+    }
+}
+
+fn write_let(out: &mut String, l: &Let) {
+    out.push_str(if l.secret { "(secret-let " } else { "(let " });
+    out.push_str(&l.name.name);
+    out.push(' ');
+    write_expr(out, &l.value);
+    out.push(')');
+}
+
+fn dump_directive(out: &mut String, d: &Directive, n: usize) {
+    indent(out, n);
+    if d.error {
+        out.push_str("(error)\n");
+        return;
+    }
+    out.push_str(&format!("({}", d.name.name));
+    for a in &d.args {
+        out.push(' ');
+        write_expr(out, a);
+    }
+    if let Some(v) = &d.value {
+        out.push_str(" = ");
+        write_expr(out, v);
+    }
+    if let Some(w) = &d.within {
+        out.push_str(" within ");
+        write_expr(out, w);
+    }
+    out.push_str(")\n");
+}
+
+fn dump_stmt(out: &mut String, s: &Stmt, n: usize) {
+    indent(out, n);
+    match &s.kind {
+        StmtKind::Let(l) => write_let(out, l),
+        StmtKind::Step(st) => {
+            out.push_str(&format!("(step {}\n", st.name.name));
+            for s in &st.body {
+                dump_stmt(out, s, n + 1);
+            }
+            indent(out, n);
+            out.push(')');
+        }
+        StmtKind::Trigger(t) => {
+            out.push_str(&format!("(trigger {}", t.kind.name));
+            for a in &t.args {
+                out.push(' ');
+                write_expr(out, a);
+            }
+            if let Some(at) = &t.at {
+                out.push_str(" at ");
+                write_expr(out, at);
+            }
+            if t.options_span.is_some() {
+                out.push('\n');
+                for d in &t.options {
+                    dump_directive(out, d, n + 1);
+                }
+                indent(out, n);
+            }
+            out.push(')');
+        }
+        StmtKind::Expect(e) => {
+            out.push_str("(expect ");
+            match &e.kind {
+                ExpectKind::Select { no, selector, by, block } => {
+                    if *no {
+                        out.push_str("no ");
+                    }
+                    write_expr(out, selector);
+                    if let Some(by) = by {
+                        out.push_str(" by ");
+                        write_expr(out, by);
+                    }
+                    if let Some(b) = block {
+                        dump_block(out, b, n);
+                    }
+                }
+                ExpectKind::Order { first, order, second } => {
+                    write_expr(out, first);
+                    out.push_str(if *order == Order::Before { " before " } else { " after " });
+                    write_expr(out, second);
+                }
+                ExpectKind::Response(b) => {
+                    out.push_str("response");
+                    dump_block(out, b, n);
+                }
+                ExpectKind::Trace(b) => {
+                    out.push_str("trace");
+                    dump_block(out, b, n);
+                }
+            }
+            out.push(')');
+        }
+        StmtKind::After(paths) => {
+            let p: Vec<String> = paths.iter().map(Path::dotted).collect();
+            out.push_str(&format!("(after {})", p.join(" ")));
+        }
+        StmtKind::Timeout(e) => {
+            out.push_str("(timeout ");
+            write_expr(out, e);
+            out.push(')');
+        }
+        StmtKind::Settle(e) => {
+            out.push_str("(settle ");
+            write_expr(out, e);
+            out.push(')');
+        }
+        StmtKind::Error => out.push_str("(error)"),
+    }
+    out.push('\n');
+}
+
+fn dump_block(out: &mut String, b: &Block, n: usize) {
+    out.push_str(" {\n");
+    for s in &b.stmts {
+        indent(out, n + 1);
+        match &s.kind {
+            BlockStmtKind::Pred(e) => write_expr(out, e),
+            BlockStmtKind::Any(e) => {
+                out.push_str("(any ");
+                write_expr(out, e);
+                out.push(')');
+            }
+            BlockStmtKind::Let(l) => write_let(out, l),
+            BlockStmtKind::Error => out.push_str("(error)"),
+        }
+        out.push('\n');
+    }
+    indent(out, n);
+    out.push('}');
+}
+
+fn write_str(out: &mut String, s: &StrLit) {
+    let prefix = match s.style {
+        StrStyle::Normal => "",
+        StrStyle::Raw => "r",
+        StrStyle::Multi => "multi",
+    };
+    match s.parts.as_slice() {
+        [StrPart::Text(t)] => out.push_str(&format!("{prefix}{t:?}")),
+        parts => {
+            out.push_str(&format!("({prefix}str"));
+            for p in parts {
+                out.push(' ');
+                match p {
+                    StrPart::Text(t) => out.push_str(&format!("{t:?}")),
+                    StrPart::Interp(e) => {
+                        out.push_str("${");
+                        write_expr(out, e);
+                        out.push('}');
+                    }
+                }
+            }
+            out.push(')');
+        }
+    }
+}
+
+/// `1500ms`: the largest unit that divides the value exactly.
+fn format_duration(ns: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+    ];
+    for (per, unit) in UNITS {
+        if ns != 0 && ns % per == 0 {
+            return format!("{}{unit}", ns / per);
+        }
+    }
+    format!("{ns}ns")
+}
+
+fn write_list(out: &mut String, items: &[Expr]) {
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        write_expr(out, e);
+    }
+}
+
+fn write_expr(out: &mut String, e: &Expr) {
+    match &e.kind {
+        ExprKind::Lit(l) => match l {
+            Lit::Int(v) => out.push_str(&v.to_string()),
+            Lit::Float(v) => out.push_str(&format!("{v:?}")),
+            Lit::Duration(ns) => out.push_str(&format_duration(*ns)),
+            Lit::Bool(b) => out.push_str(&b.to_string()),
+            Lit::Null => out.push_str("null"),
+            Lit::Str(s) => write_str(out, s),
+        },
+        ExprKind::Path(p) => out.push_str(&p.dotted()),
+        ExprKind::Call { callee, args } => {
+            out.push_str(&format!("(call {}", callee.dotted()));
+            for a in args {
+                out.push(' ');
+                write_expr(out, a);
+            }
+            out.push(')');
+        }
+        ExprKind::List(items) => {
+            out.push('[');
+            write_list(out, items);
+            out.push(']');
+        }
+        ExprKind::Object(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str(out, k);
+                out.push_str(": ");
+                write_expr(out, v);
+            }
+            out.push('}');
+        }
+        ExprKind::Unary { op, expr } => {
+            out.push_str(match op {
+                UnaryOp::Neg => "(neg ",
+                UnaryOp::Not => "(not ",
+            });
+            write_expr(out, expr);
+            out.push(')');
+        }
+        ExprKind::Binary { op, lhs, rhs, .. } => {
+            out.push_str(&format!("({} ", op.symbol()));
+            write_expr(out, lhs);
+            out.push(' ');
+            write_expr(out, rhs);
+            out.push(')');
+        }
+        ExprKind::Filter { base, preds } => {
+            out.push_str("(filter ");
+            write_expr(out, base);
+            out.push_str(" [");
+            write_list(out, preds);
+            out.push_str("])");
+        }
+        ExprKind::Pseudo { base, class, arg } => {
+            out.push_str(&format!("(:{} ", class.name));
+            write_expr(out, base);
+            if let Some(a) = arg {
+                out.push(' ');
+                write_expr(out, a);
+            }
+            out.push(')');
+        }
+        ExprKind::Paren(inner) => {
+            out.push_str("(paren ");
+            write_expr(out, inner);
+            out.push(')');
+        }
+        ExprKind::Error => out.push_str("(error)"),
+    }
+}

@@ -1,0 +1,93 @@
+//! The command line: `tbt check`, `tbt fmt`, `tbt plan`.
+//!
+//! Exit codes (see `docs/cli.md`): 0 success; 1 a check that found something to change
+//! (`fmt --check`) or an expectation that failed; 2 compile or usage error; 3 infrastructure error.
+
+mod check;
+mod fmt;
+mod plan;
+
+use crate::output::Color;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Trace-based testing: turn OpenTelemetry traces into tests.
+#[derive(Debug, Parser)]
+#[command(name = "tbt", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check suites for errors without running them (for editors, CI and pre-commit).
+    Check(check::Args),
+    /// Format suites in the canonical layout.
+    Fmt(fmt::Args),
+    /// Print the execution plan (the dependency DAG) of a suite.
+    Plan(plan::Args),
+}
+
+/// Exit status of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Everything passed.
+    Ok = 0,
+    /// A check failed (`fmt --check` found changes; an expectation failed).
+    Failed = 1,
+    /// Compile or usage error.
+    Usage = 2,
+    /// Infrastructure error.
+    Infra = 3,
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let status = match cli.command {
+        Command::Check(a) => check::run(a, cli.color),
+        Command::Fmt(a) => fmt::run(a, cli.color),
+        Command::Plan(a) => plan::run(a, cli.color),
+    };
+    ExitCode::from(status as u8)
+}
+
+/// Loads and compiles the suite at `paths`, printing file errors. `None` when files were unreadable.
+pub(crate) fn compile_paths(
+    paths: &[std::path::PathBuf],
+    color: Color,
+) -> Option<tbt_compiler::compile::Compilation> {
+    let files = match crate::files::collect(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::output::usage_error(&format!("cannot read `{}`: {}", e.path, e.reason), color);
+            return None;
+        }
+    };
+    let roots = match crate::files::read_roots(&files) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::output::usage_error(&format!("cannot read `{}`: {}", e.path, e.reason), color);
+            return None;
+        }
+    };
+    let mut loader = crate::files::FsLoader;
+    Some(tbt_compiler::compile::compile(
+        roots,
+        &mut loader,
+        &tbt_compiler::compile::Options::default(),
+    ))
+}
