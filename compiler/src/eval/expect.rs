@@ -73,6 +73,21 @@ fn result(span: Span, passed: bool, message: impl Into<String>) -> ExpectationRe
     }
 }
 
+/// Joins failure lines, folding repeats: "2 × a predicate failed on 1 of 1 span".
+fn summarize(failures: &[String]) -> String {
+    let mut out: Vec<(usize, &str)> = Vec::new();
+    for f in failures {
+        match out.iter_mut().find(|(_, t)| *t == f) {
+            Some((n, _)) => *n += 1,
+            None => out.push((1, f)),
+        }
+    }
+    out.iter()
+        .map(|(n, t)| if *n == 1 { t.to_string() } else { format!("{n} × {t}") })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
@@ -191,7 +206,7 @@ fn evaluate_one(
                         format!(
                             "{} selected; {}",
                             plural(sel.len(), "span"),
-                            b.failures.join("; ")
+                            summarize(&b.failures)
                         )
                     };
                     r
@@ -469,8 +484,7 @@ impl<'a, 'e> BlockRun<'a, 'e> {
                         passed = false;
                         self.decided_fail |= self.monotone;
                         self.failures.push(format!(
-                            "a predicate failed on {} of {}",
-                            fails,
+                            "a predicate failed on {fails} of {}",
                             plural(group.len(), "span")
                         ));
                     }
@@ -774,9 +788,8 @@ fn explain(
                 }
             }
             notes.push(format!(
-                "{} reached the filter, {} failed exactly one predicate",
+                "{} reached the filter, {found} failed exactly one predicate",
                 plural(set.len(), "span"),
-                found
             ));
         }
         Node::Comb(_, a, b) | Node::GtOrChild(a, b) => {
@@ -793,8 +806,9 @@ fn explain(
                 explain(a, env, sel_span, misses, notes);
             } else {
                 notes.push(format!(
-                    "{} match the right side and {} the left side, but none of the right is {} one of the left",
+                    "{} {} the right side and {} the left side, but none of the right is {} one of the left",
                     plural(sb.len(), "span"),
+                    if sb.len() == 1 { "matches" } else { "match" },
                     plural(sa.len(), "span"),
                     comb.describe()
                 ));

@@ -110,6 +110,9 @@ pub fn contains(a: &Value, b: &Value) -> Result<bool, EvalError> {
     use Value as V;
     Ok(match (a, b) {
         (V::Str(x), V::Str(y)) => x.contains(&**y),
+        // A list contains an object when some element has (at least) its keys and values, so
+        // `events contains { "name": "exception" }` works on events with attributes.
+        (V::List(items), V::Object(_)) => items.iter().any(|i| subset(i, b, 0)),
         (V::List(items), _) => items.iter().any(|i| values_equal(i, b).unwrap_or(false)),
         (V::Object(_), V::Object(_)) => subset(a, b, 0),
         (V::Bytes(x), V::Bytes(y)) => y.is_empty() || x.windows(y.len()).any(|w| w == &y[..]),
