@@ -828,8 +828,26 @@ impl Trace {
     }
 
     fn rebuild(&mut self) {
-        self.spans
-            .sort_by(|a, b| (a.start, a.span_id).cmp(&(b.start, b.span_id)));
+        // Sort a small key array, then move each record once (records are ~150 bytes).
+        let sorted = self
+            .spans
+            .windows(2)
+            .all(|w| (w[0].start, w[0].span_id) < (w[1].start, w[1].span_id));
+        if !sorted {
+            let mut keys: Vec<(u64, SpanId, u32)> = self
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.start, s.span_id, i as u32))
+                .collect();
+            keys.sort_unstable();
+            let mut slots: Vec<Option<SpanRecord>> =
+                std::mem::take(&mut self.spans).into_iter().map(Some).collect();
+            self.spans = keys
+                .iter()
+                .filter_map(|&(_, _, i)| slots[i as usize].take())
+                .collect();
+        }
         let n = self.spans.len();
         let mut ix = Index::default();
         ix.by_id.reserve(n);

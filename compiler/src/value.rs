@@ -284,7 +284,7 @@ pub fn format_duration(nanos: u64) -> String {
     ];
     for (size, unit) in UNITS {
         if nanos >= size || size == 1 {
-            if nanos % size == 0 {
+            if nanos.is_multiple_of(size) {
                 return format!("{}{unit}", nanos / size);
             }
             let v = nanos as f64 / size as f64;
@@ -351,6 +351,7 @@ impl fmt::Display for Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValue, KeyValueList};

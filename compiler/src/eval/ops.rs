@@ -292,6 +292,7 @@ pub fn union(a: &SpanSet, b: &SpanSet) -> SpanSet {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ast::BinaryOp as B;

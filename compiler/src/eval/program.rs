@@ -1577,8 +1577,9 @@ fn aggregate(kind: Agg, inner: &Node, env: &Env<'_>) -> Result<Value, EvalError>
             ))
         })?;
         let v = v.into_owned();
-        if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_))
-            && !(matches!(kind, Agg::Min | Agg::Max) && matches!(v, Value::Str(_)))
+        let numeric = matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_));
+        let ordered_text = matches!(kind, Agg::Min | Agg::Max) && matches!(v, Value::Str(_));
+        if !(numeric || ordered_text)
         {
             return Err(EvalError::Type(format!(
                 "`{name}` needs numbers or durations, found {} {}",

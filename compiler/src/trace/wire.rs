@@ -432,6 +432,7 @@ fn any_value(strings: &mut Strings, b: &[u8], depth: usize) -> R<Value> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
