@@ -379,8 +379,7 @@ impl Driver {
             if state[start] != 0 {
                 continue;
             }
-            let mut stack: Vec<Frame> =
-                vec![(start, self.edges(start), 0)];
+            let mut stack: Vec<Frame> = vec![(start, self.edges(start), 0)];
             state[start] = 1;
             while let Some((node, edges, pos)) = stack.last_mut() {
                 if *pos < edges.len() {

@@ -19,6 +19,15 @@
 //!   (TBT0006) and the whole region up to its matching bracket becomes one [`Token::TooDeep`], which
 //!   the grammar accepts as an erroneous expression. The trees later phases walk recursively are
 //!   therefore never deeper than the limit allows.
+//! - **Operator limit.** Operators chained in one element of an expression (reset at `,`, at a
+//!   statement boundary and when a bracket closes) are counted; beyond [`MAX_OPERATORS`] the rest
+//!   of the element becomes one [`Token::TooDeep`] (TBT0006). Together with the nesting limit this
+//!   bounds the depth of every expression tree, so `1 + 1 + … + 1` a million times long cannot
+//!   overflow the stack of whatever walks or drops the tree later.
+//! - **Unclosed brackets.** Inside `(` or `[`, a line that starts with a keyword that can only
+//!   start a statement (`let`, `test`, `expect`, …) means a bracket was left open: the open
+//!   parentheses are dropped and the line break is emitted, so the parser reports the missing
+//!   bracket once and recovers at that line instead of swallowing the rest of the file.
 //! - **Invalid characters** are reported (TBT0003, adjacent ones merged) and skipped.
 //!
 //! The lexer never fails: problems become diagnostics, and the token stream goes on.
@@ -70,6 +79,8 @@ pub struct StrTok<'src> {
     pub terminated: bool,
     /// Brackets and interpolations open around the literal, for the nesting limit.
     pub depth: u32,
+    /// Operators around the literal, for the operator limit.
+    pub ops: u32,
 }
 
 impl StrTok<'_> {
@@ -80,7 +91,11 @@ impl StrTok<'_> {
             StrKind::Raw => (2, 1),
             StrKind::Multi => (3, 3),
         };
-        let end = if self.terminated { self.raw.len() - close } else { self.raw.len() };
+        let end = if self.terminated {
+            self.raw.len() - close
+        } else {
+            self.raw.len()
+        };
         open.min(end)..end
     }
 }
@@ -386,18 +401,27 @@ type RawLexer<'src> = logos::Lexer<'src, Token<'src>>;
 
 fn number_error(lex: &mut RawLexer<'_>, message: String) {
     let span = lex.extras.span(lex.span().start, lex.span().end);
-    lex.extras.diagnostics.push(Diagnostic::new(Code::InvalidNumber, span, message));
+    lex.extras
+        .diagnostics
+        .push(Diagnostic::new(Code::InvalidNumber, span, message));
 }
 
-fn digits(s: &str) -> String {
-    s.chars().filter(|c| *c != '_').collect()
+fn digits(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('_') {
+        s.replace('_', "").into()
+    } else {
+        s.into()
+    }
 }
 
 fn lex_int(lex: &mut RawLexer<'_>) -> i64 {
     match digits(lex.slice()).parse() {
         Ok(v) => v,
         Err(_) => {
-            number_error(lex, format!("integer `{}` does not fit in 64 bits", lex.slice()));
+            number_error(
+                lex,
+                format!("integer `{}` does not fit in 64 bits", lex.slice()),
+            );
             0
         }
     }
@@ -422,7 +446,9 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 
 fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     let text = lex.slice();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let Some(per_unit) = unit_nanos(unit) else {
         number_error(
@@ -432,7 +458,7 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
         return 0;
     };
     let number = digits(number);
-    let (whole, frac) = number.split_once('.').unwrap_or((&number, ""));
+    let (whole, frac) = number.split_once('.').unwrap_or((&*number, ""));
     let whole: Option<u128> = whole.parse().ok();
     let mut frac_nanos: u128 = 0;
     let mut scale: u128 = 1;
@@ -446,7 +472,10 @@ fn lex_duration(lex: &mut RawLexer<'_>) -> u64 {
     match total.and_then(|t| u64::try_from(t).ok()) {
         Some(v) => v,
         None => {
-            number_error(lex, format!("duration `{text}` is too long (the maximum is about 584 years)"));
+            number_error(
+                lex,
+                format!("duration `{text}` is too long (the maximum is about 584 years)"),
+            );
             0
         }
     }
@@ -472,6 +501,20 @@ pub fn scan_string(text: &str) -> (usize, StrKind, bool) {
     } else {
         (StrKind::Normal, 1)
     };
+    // Fast path, no allocation: a literal without interpolation.
+    if kind != StrKind::Multi {
+        let mut i = start;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => return (i + 1, kind, true),
+                b'\\' if kind == StrKind::Normal && b.get(i + 1) != Some(&b'\n') => i += 1,
+                b'$' if kind == StrKind::Normal && b.get(i + 1) == Some(&b'{') => break,
+                b'\n' => return (i, kind, false),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
     match scan(b, start, vec![Frame::Str(kind)]) {
         Some(end) => (end, kind, true),
         None => (text.find('\n').unwrap_or(text.len()), kind, false),
@@ -486,7 +529,9 @@ pub fn interpolation_end(text: &str, from: usize) -> Option<usize> {
 fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
     // A line break is allowed only when every string around it is multi-line.
     let newline_ok = |stack: &[Frame]| {
-        stack.iter().all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
+        stack
+            .iter()
+            .all(|f| matches!(f, Frame::Interp(_) | Frame::Str(StrKind::Multi)))
     };
     while let Some(top) = stack.last_mut() {
         let c = *b.get(i)?;
@@ -501,12 +546,11 @@ fn scan(b: &[u8], mut i: usize, mut stack: Vec<Frame>) -> Option<usize> {
                     {
                         i += 1
                     }
-                    b'"' if k == StrKind::Multi => {
-                        if b[i..].starts_with(b"\"\"\"") {
-                            stack.pop();
-                            i += 2;
-                        }
+                    b'"' if k == StrKind::Multi && b[i..].starts_with(b"\"\"\"") => {
+                        stack.pop();
+                        i += 2;
                     }
+                    b'"' if k == StrKind::Multi => {}
                     b'"' => {
                         stack.pop();
                     }
@@ -562,14 +606,24 @@ fn lex_string_common<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
         } else {
             "unterminated string"
         };
-        let close = if kind == StrKind::Multi { "\"\"\"" } else { "\"" };
+        let close = if kind == StrKind::Multi {
+            "\"\"\""
+        } else {
+            "\""
+        };
         lex.extras.diagnostics.push(
             Diagnostic::new(Code::UnterminatedString, span, what)
                 .with_label("this string is not closed")
                 .with_help(format!("close it with `{close}`")),
         );
     }
-    StrTok { raw, kind, terminated, depth: 0 }
+    StrTok {
+        raw,
+        kind,
+        terminated,
+        depth: 0,
+        ops: 0,
+    }
 }
 
 fn lex_string<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
@@ -580,21 +634,43 @@ fn lex_raw_string<'src>(lex: &mut RawLexer<'src>) -> StrTok<'src> {
     lex_string_common(lex)
 }
 
+/// An open bracket and the operator count around it.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    /// `(`, `[` or `{`.
+    bracket: u8,
+    /// The operator count outside, restored when the bracket closes.
+    outer_ops: u32,
+    /// The operator count a new element (after `,` or a new line) starts from.
+    start_ops: u32,
+}
+
 /// The stateful token stream the grammar consumes: `(start, token, end)` triples with absolute
 /// byte offsets. Never yields an error.
 pub struct Lexer<'src> {
     inner: RawLexer<'src>,
-    /// Open brackets: `(`, `[` or `{` (as bytes).
-    brackets: Vec<u8>,
-    /// Brackets and interpolations open around the text being lexed.
-    outer_depth: usize,
-    /// Whether the previous token emitted can end a statement.
-    can_end: bool,
-    /// Every comment, in order.
-    pub comments: Vec<Comment>,
+    /// Open brackets, innermost last.
+    brackets: Vec<Open>,
     /// Frames below this index are virtual (the parentheses around an embedded expression).
     floor: usize,
+    /// Brackets and interpolations open around the text being lexed.
+    outer_depth: usize,
+    /// Operators (and brackets) seen on the way to the current position of the current element:
+    /// an upper bound on how deep the expression tree under construction is.
+    ops: u32,
+    /// The next operand is replaced by [`Token::TooDeep`] (the operator limit was hit).
+    skip_operand: bool,
+    /// Whether the previous token emitted can end a statement.
+    can_end: bool,
+    /// A token read ahead while skipping, not yet processed.
+    pending: Option<(Token<'src>, std::ops::Range<usize>)>,
+    /// Every comment, in order.
+    pub comments: Vec<Comment>,
 }
+
+/// How many operators one expression may chain before the rest of it is cut off (TBT0006); this
+/// bounds the depth of expression trees together with [`MAX_NESTING`].
+pub const MAX_OPERATORS: u32 = 256;
 
 /// The lexer cannot fail; this type only satisfies the parser's interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -603,24 +679,36 @@ pub enum LexError {}
 impl<'src> Lexer<'src> {
     /// Lexes `text`, whose first byte is at offset `base` of `file`.
     pub fn new(file: FileId, text: &'src str, base: usize) -> Self {
-        let extras = Extras { file, base, diagnostics: Vec::new() };
+        let extras = Extras {
+            file,
+            base,
+            diagnostics: Vec::new(),
+        };
         Lexer {
             inner: Token::lexer_with_extras(text, extras),
             brackets: Vec::new(),
-            outer_depth: 0,
-            can_end: false,
-            comments: Vec::new(),
             floor: 0,
+            outer_depth: 0,
+            ops: 0,
+            skip_operand: false,
+            can_end: false,
+            pending: None,
+            comments: Vec::new(),
         }
     }
 
     /// Lexes an embedded expression (an interpolation): newlines are insignificant, as inside
-    /// parentheses, and `depth` levels of nesting are already open around it.
-    pub fn embedded(file: FileId, text: &'src str, base: usize, depth: usize) -> Self {
+    /// parentheses, and `depth` levels of nesting and `ops` operators are already open around it.
+    pub fn embedded(file: FileId, text: &'src str, base: usize, depth: usize, ops: u32) -> Self {
         let mut lexer = Lexer::new(file, text, base);
-        lexer.brackets.push(b'(');
+        lexer.brackets.push(Open {
+            bracket: b'(',
+            outer_ops: ops,
+            start_ops: ops,
+        });
         lexer.floor = 1;
         lexer.outer_depth = depth;
+        lexer.ops = ops;
         lexer
     }
 
@@ -637,6 +725,20 @@ impl<'src> Lexer<'src> {
         self.outer_depth + self.brackets.len()
     }
 
+    fn in_parens(&self) -> bool {
+        matches!(
+            self.brackets.last(),
+            Some(Open {
+                bracket: b'(' | b'[',
+                ..
+            })
+        )
+    }
+
+    fn element_start(&self) -> u32 {
+        self.brackets.last().map_or(0, |o| o.start_ops)
+    }
+
     fn invalid_char(&mut self, start: usize, end: usize) {
         let span = self.span(start, end);
         let ch = self.inner.slice().chars().next().unwrap_or('?');
@@ -651,26 +753,52 @@ impl<'src> Lexer<'src> {
             return;
         }
         diags.push(
-            Diagnostic::new(Code::InvalidToken, span, format!("invalid character `{}`", ch.escape_debug()))
-                .with_label("no token starts with this character"),
+            Diagnostic::new(
+                Code::InvalidToken,
+                span,
+                format!("invalid character `{}`", ch.escape_debug()),
+            )
+            .with_label("no token starts with this character"),
         );
     }
 
-    /// Skips from an over-deep opening bracket to its match; returns the end offset.
-    fn skip_too_deep(&mut self, start: usize) -> usize {
-        let mut open = 1usize;
-        let mut end = self.inner.span().end;
-        while let Some(tok) = self.inner.next() {
-            end = self.inner.span().end;
+    fn push_comment(&mut self) {
+        let r = self.inner.span();
+        let doc = self.inner.slice().starts_with("##");
+        let span = self.span(r.start, r.end);
+        self.comments.push(Comment { span, doc });
+    }
+
+    /// The next raw token: the one read ahead, or a new one (comments and invalid characters are
+    /// handled here).
+    fn raw_next(&mut self) -> Option<(Token<'src>, std::ops::Range<usize>)> {
+        if let Some(p) = self.pending.take() {
+            return Some(p);
+        }
+        loop {
+            let tok = self.inner.next()?;
+            let r = self.inner.span();
             match tok {
-                Ok(Token::LParen | Token::LBracket | Token::LBrace) => open += 1,
-                Ok(Token::RParen | Token::RBracket | Token::RBrace) => {
+                Ok(Token::Comment(_)) => self.push_comment(),
+                Ok(t) => return Some((t, r)),
+                Err(()) => self.invalid_char(r.start, r.end),
+            }
+        }
+    }
+
+    /// Skips from an over-deep opening bracket to its match; returns the end offset.
+    fn skip_too_deep(&mut self, start: usize, mut end: usize) -> usize {
+        let mut open = 1usize;
+        while let Some((tok, r)) = self.raw_next() {
+            end = r.end;
+            match tok {
+                Token::LParen | Token::LBracket | Token::LBrace => open += 1,
+                Token::RParen | Token::RBracket | Token::RBrace => {
                     open -= 1;
                     if open == 0 {
                         break;
                     }
                 }
-                Ok(Token::Comment(_)) => self.push_comment(),
                 _ => {}
             }
         }
@@ -687,20 +815,118 @@ impl<'src> Lexer<'src> {
         end
     }
 
-    fn push_comment(&mut self) {
-        let r = self.inner.span();
-        let doc = self.inner.slice().starts_with("##");
-        let span = self.span(r.start, r.end);
-        self.comments.push(Comment { span, doc });
+    /// Skips the rest of the current element after the operator limit was hit: up to (not
+    /// including) a `,`, `;`, closing bracket or statement-ending newline at this level.
+    fn skip_operand(&mut self, start: usize) -> usize {
+        let mut end = start;
+        let mut open = 0usize;
+        let mut can_end = false;
+        while let Some((tok, r)) = self.raw_next() {
+            let boundary = open == 0
+                && match tok {
+                    Token::Comma
+                    | Token::Semi
+                    | Token::RParen
+                    | Token::RBracket
+                    | Token::RBrace => true,
+                    Token::Newline => can_end && !self.in_parens(),
+                    _ => false,
+                };
+            if boundary {
+                self.pending = Some((tok, r));
+                break;
+            }
+            match tok {
+                Token::LParen | Token::LBracket | Token::LBrace => open += 1,
+                Token::RParen | Token::RBracket | Token::RBrace => open = open.saturating_sub(1),
+                Token::Newline => continue,
+                _ => {}
+            }
+            can_end = tok.can_end_statement();
+            end = r.end;
+        }
+        end
     }
 
     /// Closes the innermost open `open` bracket (and any unclosed ones inside it); a closing
     /// bracket that matches nothing is left to the parser to report.
     fn close(&mut self, open: u8) {
         let floor = self.floor;
-        if let Some(pos) = self.brackets[floor..].iter().rposition(|b| *b == open) {
+        if let Some(pos) = self.brackets[floor..]
+            .iter()
+            .rposition(|b| b.bracket == open)
+        {
+            self.ops = self.brackets[floor + pos].outer_ops;
             self.brackets.truncate(floor + pos);
         }
+    }
+
+    /// Inside `(` or `[`, after a line break: when the next line starts with a keyword that only
+    /// starts a statement or item, a bracket was left open. Close the open `(`/`[` frames (the
+    /// parser reports the missing bracket) so that the line break separates statements again and
+    /// error recovery finds its footing.
+    fn unclosed_before_statement(&mut self) -> bool {
+        let next = loop {
+            match self.raw_next() {
+                Some((Token::Newline, _)) => {}
+                Some(t) => break t,
+                None => return false,
+            }
+        };
+        let starts_statement = matches!(
+            next.0,
+            Token::Import
+                | Token::Let
+                | Token::Secret
+                | Token::Matcher
+                | Token::Test
+                | Token::Step
+                | Token::Trigger
+                | Token::Expect
+                | Token::Settle
+                | Token::Timeout
+        );
+        self.pending = Some(next);
+        if !starts_statement {
+            return false;
+        }
+        let keep = self.brackets[self.floor..]
+            .iter()
+            .rposition(|o| o.bracket == b'{')
+            .map_or(self.floor, |p| self.floor + p + 1);
+        if keep < self.brackets.len() {
+            self.ops = self.brackets[keep].outer_ops;
+            self.brackets.truncate(keep);
+        }
+        !self.in_parens()
+    }
+
+    fn is_operator(tok: &Token<'_>) -> bool {
+        matches!(
+            tok,
+            Token::Or
+                | Token::And
+                | Token::Not
+                | Token::Pipe
+                | Token::EqEq
+                | Token::Ne
+                | Token::Lt
+                | Token::Le
+                | Token::Gt
+                | Token::Ge
+                | Token::Descendant
+                | Token::Linked
+                | Token::Contains
+                | Token::Matches
+                | Token::In
+                | Token::Assign
+                | Token::Coalesce
+                | Token::Plus
+                | Token::Minus
+                | Token::Star
+                | Token::Slash
+                | Token::Colon
+        )
     }
 }
 
@@ -708,47 +934,83 @@ impl<'src> Iterator for Lexer<'src> {
     type Item = Result<(usize, Token<'src>, usize), LexError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let base = self.inner.extras.base;
+        if self.skip_operand {
+            self.skip_operand = false;
+            let start = self.inner.span().end;
+            let end = self.skip_operand(start);
+            self.can_end = true;
+            return Some(Ok((start + base, Token::TooDeep, end + base)));
+        }
         loop {
-            let tok = self.inner.next()?;
-            let r = self.inner.span();
-            let base = self.inner.extras.base;
+            let (mut tok, r) = self.raw_next()?;
             let (start, end) = (r.start + base, r.end + base);
-            let mut tok = match tok {
-                Ok(t) => t,
-                Err(()) => {
-                    self.invalid_char(r.start, r.end);
-                    continue;
-                }
-            };
             match &mut tok {
-                Token::Comment(_) => {
-                    self.push_comment();
-                    continue;
-                }
                 Token::Newline => {
-                    let in_parens = matches!(self.brackets.last(), Some(b'(' | b'['));
-                    if !self.can_end || in_parens {
+                    if self.in_parens() {
+                        if !self.unclosed_before_statement() {
+                            continue;
+                        }
+                    } else if !self.can_end {
                         continue;
                     }
                     self.can_end = false;
+                    self.ops = self.element_start();
                     return Some(Ok((start, Token::Newline, end)));
                 }
                 Token::LParen | Token::LBracket | Token::LBrace => {
                     if self.depth() >= MAX_NESTING {
-                        let end = self.skip_too_deep(r.start) + base;
+                        let end = self.skip_too_deep(r.start, r.end) + base;
                         self.can_end = true;
                         return Some(Ok((start, Token::TooDeep, end)));
                     }
-                    self.brackets.push(tok.symbol().as_bytes()[0]);
+                    let bracket = tok.symbol().as_bytes()[0];
+                    self.brackets.push(Open {
+                        bracket,
+                        outer_ops: self.ops,
+                        start_ops: self.ops + 1,
+                    });
+                    self.ops += 1;
                 }
                 Token::RParen => self.close(b'('),
                 Token::RBracket => self.close(b'['),
                 Token::RBrace => self.close(b'{'),
-                Token::Str(s) => s.depth = u32::try_from(self.depth()).unwrap_or(u32::MAX),
+                Token::Comma | Token::Semi => self.ops = self.element_start(),
+                Token::Str(s) => {
+                    s.depth = u32::try_from(self.depth()).unwrap_or(u32::MAX);
+                    s.ops = self.ops;
+                }
+                t if Self::is_operator(t) => {
+                    self.ops += 1;
+                    if self.ops > MAX_OPERATORS {
+                        let span = self.span(r.start, r.end);
+                        self.inner.extras.diagnostics.push(
+                            Diagnostic::new(
+                                Code::NestingTooDeep,
+                                span,
+                                format!(
+                                    "expression nested more than {MAX_OPERATORS} operators deep"
+                                ),
+                            )
+                            .with_label("the rest of this expression is skipped")
+                            .with_help("split the expression with `let` bindings"),
+                        );
+                        self.skip_operand = true;
+                    }
+                }
                 _ => {}
             }
             self.can_end = tok.can_end_statement();
             return Some(Ok((start, tok, end)));
         }
+    }
+}
+
+impl<'src> Token<'src> {
+    /// The token `text` lexes to when it is exactly one token (a keyword or an identifier, say).
+    pub fn lexer_token(text: &'src str) -> Option<Token<'src>> {
+        let mut lex = Token::lexer(text);
+        let tok = lex.next()?.ok()?;
+        (lex.span().end == text.len() && lex.next().is_none()).then_some(tok)
     }
 }

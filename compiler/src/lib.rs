@@ -2,8 +2,9 @@
 //!
 //! Source text → tokens ([`lexer`]) → syntax tree ([`ast`], [`parser`]) → checked program
 //! ([`check`]) → [`plan::Plan`] (a petgraph DAG of triggers, trace waits and assertions). Also the
-//! trace model and the evaluator of selectors and expectations, the formatter and the embedded
-//! standard library. No tokio, no network, no file system: callers hand in source text.
+//! trace model ([`trace`]) and the evaluator of selectors and expectations ([`eval`]), the
+//! formatter and the embedded standard library. No tokio, no network, no file system: callers
+//! hand in source text.
 
 pub mod ast;
 pub mod diagnostic;
@@ -18,13 +19,13 @@ pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, SourceMap, Span};
 pub use trace::Trace;
 pub use value::Value;
-pub mod render;
-pub mod semconv;
 pub mod builtins;
-pub mod stdlib;
-pub mod program;
 pub mod check;
 pub mod compile;
 pub mod plan;
+pub mod program;
+pub mod render;
+pub mod semconv;
+pub mod stdlib;
 pub use codespan_reporting::term as codespan_term;
 pub mod format;

@@ -12,7 +12,14 @@ use crate::span::{FileId, Span};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, missing_docs, unused, unused_qualifications)]
+    #[allow(
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        missing_docs,
+        unused,
+        unused_qualifications
+    )]
     grammar
 );
 
@@ -43,9 +50,15 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
         }
     };
     ctx.diagnostics.extend(lexer.take_diagnostics());
-    let mut parsed = File { items, comments: std::mem::take(&mut lexer.comments) };
+    let mut parsed = File {
+        items,
+        comments: std::mem::take(&mut lexer.comments),
+    };
     attach_docs(&mut parsed, src);
-    Parsed { file: parsed, diagnostics: finish(ctx.diagnostics) }
+    Parsed {
+        file: parsed,
+        diagnostics: finish(ctx.diagnostics),
+    }
 }
 
 /// Parses bytes that may not be UTF-8. Returns the text the spans refer to (invalid sequences
@@ -56,14 +69,18 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
         Err(e) => {
             let text = String::from_utf8_lossy(bytes).into_owned();
             let mut parsed = parse(file, &text);
+            // The text is identical up to the first invalid sequence, which became one U+FFFD.
             let at = e.valid_up_to();
-            let bad = e.error_len().unwrap_or(bytes.len() - at).max(1);
-            let end = (at + bad).min(bytes.len());
+            let end = (at + char::REPLACEMENT_CHARACTER.len_utf8()).min(text.len());
             let span = Span::new(file, at, end);
             parsed.diagnostics.push(
-                Diagnostic::new(Code::InvalidSourceBytes, span, "the file is not valid UTF-8")
-                    .with_label("first invalid byte")
-                    .with_note("invalid sequences were read as U+FFFD; save the file as UTF-8"),
+                Diagnostic::new(
+                    Code::InvalidSourceBytes,
+                    span,
+                    "the file is not valid UTF-8",
+                )
+                .with_label("first invalid byte")
+                .with_note("invalid sequences were read as U+FFFD; save the file as UTF-8"),
             );
             parsed.diagnostics = finish(parsed.diagnostics);
             (text, parsed)
@@ -75,7 +92,7 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
 pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnostic>) {
     let mut ctx = Ctx::new(file);
     report_nul_bytes(&mut ctx, src.as_bytes());
-    let expr = ctx.parse_embedded(src, offset, 0);
+    let expr = ctx.parse_embedded(src, offset, 0, 0);
     (expr, finish(ctx.diagnostics))
 }
 
@@ -84,12 +101,20 @@ fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
     if let Some((first, _)) = nuls.next() {
         let more = nuls.count();
         let span = Span::new(ctx.file, first, first + 1);
-        let mut d = Diagnostic::new(Code::InvalidSourceBytes, span, "the file contains NUL bytes")
-            .with_label("NUL byte");
+        let mut d = Diagnostic::new(
+            Code::InvalidSourceBytes,
+            span,
+            "the file contains NUL bytes",
+        )
+        .with_label("NUL byte");
         if more > 0 {
-            d = d.with_note(format!("and {more} more NUL byte{}", if more == 1 { "" } else { "s" }));
+            d = d.with_note(format!(
+                "and {more} more NUL byte{}",
+                if more == 1 { "" } else { "s" }
+            ));
         }
-        ctx.diagnostics.push(d.with_note("NUL bytes are read as spaces"));
+        ctx.diagnostics
+            .push(d.with_note("NUL bytes are read as spaces"));
     }
 }
 
@@ -133,7 +158,14 @@ fn attach_docs(file: &mut File, src: &str) {
 }
 
 fn line_start(src: &str, offset: usize) -> usize {
-    src.get(..offset).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1)
+    src.get(..offset)
+        .and_then(|s| s.rfind('\n'))
+        .map_or(0, |i| i + 1)
+}
+
+/// Moves boxed grammar symbols into a plain vector (see the note on boxing in the grammar).
+pub(crate) fn unbox<T>(v: Vec<Box<T>>) -> Vec<T> {
+    v.into_iter().map(|b| *b).collect()
 }
 
 /// State shared by the grammar's actions: where spans point and what went wrong.
@@ -148,7 +180,11 @@ type TokenError<'src> = ParseError<usize, Token<'src>, LexError>;
 
 impl Ctx {
     fn new(file: FileId) -> Self {
-        Ctx { file, diagnostics: Vec::new(), interpolations: 0 }
+        Ctx {
+            file,
+            diagnostics: Vec::new(),
+            interpolations: 0,
+        }
     }
 
     pub(crate) fn span(&self, l: usize, r: usize) -> Span {
@@ -156,14 +192,46 @@ impl Ctx {
     }
 
     /// Splits `a.b.c` (starting at `start`) into segments with their own spans.
+    pub(crate) fn item(&self, l: usize, r: usize, kind: ItemKind) -> Box<Item> {
+        Box::new(Item {
+            span: self.span(l, r),
+            doc: None,
+            kind,
+        })
+    }
+
+    pub(crate) fn stmt(&self, l: usize, r: usize, kind: StmtKind) -> Box<Stmt> {
+        Box::new(Stmt {
+            span: self.span(l, r),
+            kind,
+        })
+    }
+
+    pub(crate) fn expect(&self, l: usize, r: usize, kind: ExpectKind) -> Box<Stmt> {
+        self.stmt(l, r, StmtKind::Expect(Expect { kind }))
+    }
+
+    pub(crate) fn block_stmt(&self, l: usize, r: usize, kind: BlockStmtKind) -> Box<BlockStmt> {
+        Box::new(BlockStmt {
+            span: self.span(l, r),
+            kind,
+        })
+    }
+
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
         let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
         let mut at = start;
         for seg in text.split('.') {
-            segments.push(Ident { name: seg.to_string(), span: self.span(at, at + seg.len()) });
+            segments.push(Ident {
+                name: seg.to_string(),
+                span: self.span(at, at + seg.len()),
+            });
             at += seg.len() + 1;
         }
-        Path { segments, span: self.span(start, start + text.len()) }
+        Path {
+            segments,
+            span: self.span(start, start + text.len()),
+        }
     }
 
     pub(crate) fn binary(&self, op: BinaryOp, ol: usize, or: usize, lhs: Expr, rhs: Expr) -> Expr {
@@ -179,7 +247,13 @@ impl Ctx {
     }
 
     pub(crate) fn unary(&self, op: UnaryOp, l: usize, expr: Expr) -> Expr {
-        Expr { span: self.span(l, expr.span.end as usize), kind: ExprKind::Unary { op, expr: Box::new(expr) } }
+        Expr {
+            span: self.span(l, expr.span.end as usize),
+            kind: ExprKind::Unary {
+                op,
+                expr: Box::new(expr),
+            },
+        }
     }
 
     /// `a = b` in an expression: TBT0008 with a fix, read as `a == b`.
@@ -209,7 +283,11 @@ impl Ctx {
                 String::new()
             }
         };
-        ItemKind::Import(Import { path: text, path_span: path.span, alias })
+        ItemKind::Import(Import {
+            path: text,
+            path_span: path.span,
+            alias,
+        })
     }
 
     pub(crate) fn recover(&mut self, e: ErrorRecovery<usize, Token<'_>, LexError>) {
@@ -218,7 +296,10 @@ impl Ctx {
 
     pub(crate) fn parse_error(&mut self, e: TokenError<'_>) {
         let (span, found, expected) = match e {
-            ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+            ParseError::UnrecognizedToken {
+                token: (l, tok, r),
+                expected,
+            } => {
                 // Already reported by the lexer as TBT0006.
                 if tok == Token::TooDeep {
                     return;
@@ -226,23 +307,29 @@ impl Ctx {
                 (self.span(l, r), tok.describe(), expected)
             }
             ParseError::UnrecognizedEof { location, expected } => {
-                let found =
-                    if self.interpolations > 0 { "end of interpolation" } else { "end of file" };
+                let found = if self.interpolations > 0 {
+                    "end of interpolation"
+                } else {
+                    "end of file"
+                };
                 (self.span(location, location), found.to_string(), expected)
             }
             ParseError::ExtraToken { token: (l, tok, r) } => {
                 (self.span(l, r), tok.describe(), Vec::new())
             }
-            ParseError::InvalidToken { location } => {
-                (self.span(location, location), "invalid token".into(), Vec::new())
-            }
+            ParseError::InvalidToken { location } => (
+                self.span(location, location),
+                "invalid token".into(),
+                Vec::new(),
+            ),
             ParseError::User { error } => match error {},
         };
         let message = match describe_expected(&expected) {
             Some(list) => format!("expected {list}, found {found}"),
             None => format!("unexpected {found}"),
         };
-        self.diagnostics.push(Diagnostic::new(Code::SyntaxError, span, message).with_label("unexpected here"));
+        self.diagnostics
+            .push(Diagnostic::new(Code::SyntaxError, span, message).with_label("unexpected here"));
     }
 
     /// Decodes a string literal token that starts at `start`.
@@ -257,7 +344,11 @@ impl Ctx {
         let text = &tok.raw[body.clone()];
         // Unterminated literals were reported by the lexer; keep their text as it is.
         if !tok.terminated || tok.kind == StrKind::Raw {
-            return StrLit { span, parts: vec![StrPart::Text(text.to_string())], style };
+            return StrLit {
+                span,
+                parts: vec![StrPart::Text(text.to_string())],
+                style,
+            };
         }
         let base = start + body.start;
         let mut parts = Vec::new();
@@ -266,9 +357,7 @@ impl Ctx {
         let bytes = text.as_bytes();
         while i < bytes.len() {
             // Copy the run of plain text up to the next `\` or `${` in one go.
-            let run_end = text[i..]
-                .find(|c| c == '\\' || c == '$')
-                .map_or(text.len(), |k| i + k);
+            let run_end = text[i..].find(['\\', '$']).map_or(text.len(), |k| i + k);
             if run_end > i {
                 buf.push_str(&text[i..run_end]);
                 i = run_end;
@@ -286,7 +375,7 @@ impl Ctx {
                     parts.push(StrPart::Text(std::mem::take(&mut buf)));
                 }
                 let inner = &text[i + 2..inner_end];
-                let expr = self.interpolation(inner, base + i, base + i + 2, base + close, tok.depth);
+                let expr = self.interpolation(inner, base + i, base + i + 2, base + close, &tok);
                 parts.push(StrPart::Interp(expr));
                 i = close;
                 continue;
@@ -344,12 +433,22 @@ impl Ctx {
     }
 
     /// Parses the expression of `${ … }`; `open` is the `$`, `inner` starts at `inner_start`.
-    fn interpolation(&mut self, inner: &str, open: usize, inner_start: usize, close: usize, depth: u32) -> Expr {
+    fn interpolation(
+        &mut self,
+        inner: &str,
+        open: usize,
+        inner_start: usize,
+        close: usize,
+        tok: &StrTok<'_>,
+    ) -> Expr {
         let whole = self.span(open, close);
-        let depth = depth as usize;
+        let depth = tok.depth as usize;
         if depth + 1 > lexer::MAX_NESTING || self.interpolations >= MAX_INTERPOLATION_NESTING {
             let limit = if depth + 1 > lexer::MAX_NESTING {
-                format!("brackets and interpolations nested more than {} levels deep", lexer::MAX_NESTING)
+                format!(
+                    "brackets and interpolations nested more than {} levels deep",
+                    lexer::MAX_NESTING
+                )
             } else {
                 format!("interpolations nested more than {MAX_INTERPOLATION_NESTING} levels deep")
             };
@@ -357,7 +456,10 @@ impl Ctx {
                 Diagnostic::new(Code::NestingTooDeep, self.span(open, inner_start), limit)
                     .with_help("move the inner value into a `let`"),
             );
-            return Expr { span: whole, kind: ExprKind::Error };
+            return Expr {
+                span: whole,
+                kind: ExprKind::Error,
+            };
         }
         if inner.trim().is_empty() {
             self.diagnostics.push(
@@ -365,26 +467,63 @@ impl Ctx {
                     .with_label("expected an expression inside `${…}`")
                     .with_help("write `\\${` for a literal `${`"),
             );
-            return Expr { span: whole, kind: ExprKind::Error };
+            return Expr {
+                span: whole,
+                kind: ExprKind::Error,
+            };
         }
-        self.parse_embedded(inner, inner_start, depth + 1)
+        // Fast path for the common `${name}` / `${step.capture}`: no parser needed.
+        let trimmed = inner.trim();
+        let lead = inner.len() - inner.trim_start().len();
+        if is_plain_path(trimmed) {
+            let path = self.path(inner_start + lead, trimmed);
+            return Expr {
+                span: path.span,
+                kind: ExprKind::Path(path),
+            };
+        }
+        self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
     }
 
     /// Parses `text` (at byte `base`) as one expression, `depth` levels deep.
-    fn parse_embedded(&mut self, text: &str, base: usize, depth: usize) -> Expr {
+    fn parse_embedded(&mut self, text: &str, base: usize, depth: usize, ops: u32) -> Expr {
         self.interpolations += 1;
-        let mut lexer = Lexer::embedded(self.file, text, base, depth);
+        let mut lexer = Lexer::embedded(self.file, text, base, depth, ops);
         let result = grammar::ExprParser::new().parse(self, &mut lexer);
         self.diagnostics.extend(lexer.take_diagnostics());
         let expr = match result {
             Ok(e) => e,
             Err(e) => {
                 self.parse_error(e);
-                Expr { span: self.span(base, base + text.len()), kind: ExprKind::Error }
+                Expr {
+                    span: self.span(base, base + text.len()),
+                    kind: ExprKind::Error,
+                }
             }
         };
         self.interpolations -= 1;
         expr
+    }
+}
+
+/// True for `a` or `a.b.c` where no segment is a keyword that cannot stand alone in an expression
+/// (segments of dotted names may be keywords; a lone keyword goes through the parser).
+fn is_plain_path(text: &str) -> bool {
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if text.contains('.') {
+        text.split('.').all(ident)
+    } else {
+        ident(text)
+            && matches!(
+                lexer::Token::lexer_token(text),
+                Some(lexer::Token::Ident(_) | lexer::Token::Service)
+            )
     }
 }
 
@@ -403,11 +542,27 @@ fn unicode_escape(text: &str) -> Option<(char, usize)> {
 /// Turns LALRPOP's list of expected terminals into English: `` one of `}`, identifier ``.
 fn describe_expected(expected: &[String]) -> Option<String> {
     const EXPR_START: &[&str] = &[
-        "identifier", "dotted name", "integer", "float", "duration", "string", "true", "false",
-        "null", "(", "[", "-", "not", "service", "over-deep brackets",
+        "identifier",
+        "dotted name",
+        "integer",
+        "float",
+        "duration",
+        "string",
+        "true",
+        "false",
+        "null",
+        "(",
+        "[",
+        "{",
+        "-",
+        "not",
+        "service",
+        "over-deep brackets",
     ];
     let names: Vec<&str> = expected.iter().map(|e| e.trim_matches('"')).collect();
-    let is_expr = ["identifier", "integer", "string", "("].iter().all(|t| names.contains(t));
+    let is_expr = ["identifier", "integer", "string", "("]
+        .iter()
+        .all(|t| names.contains(t));
     let mut out: Vec<String> = Vec::new();
     if is_expr {
         out.push("expression".into());
@@ -416,13 +571,16 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
             continue;
         }
-        let word = name.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
-        let plain = matches!(
+        // Token classes read as words, keywords and punctuation as code.
+        let class = matches!(
             name,
             "identifier" | "dotted name" | "integer" | "float" | "duration" | "string" | "newline"
         );
-        out.push(if word && plain { name.to_string() } else { format!("`{name}`") });
-        let _ = word;
+        out.push(if class {
+            name.to_string()
+        } else {
+            format!("`{name}`")
+        });
     }
     match out.len() {
         0 => None,
@@ -578,7 +736,12 @@ fn dump_stmt(out: &mut String, s: &Stmt, n: usize) {
         StmtKind::Expect(e) => {
             out.push_str("(expect ");
             match &e.kind {
-                ExpectKind::Select { no, selector, by, block } => {
+                ExpectKind::Select {
+                    no,
+                    selector,
+                    by,
+                    block,
+                } => {
                     if *no {
                         out.push_str("no ");
                     }
@@ -591,9 +754,17 @@ fn dump_stmt(out: &mut String, s: &Stmt, n: usize) {
                         dump_block(out, b, n);
                     }
                 }
-                ExpectKind::Order { first, order, second } => {
+                ExpectKind::Order {
+                    first,
+                    order,
+                    second,
+                } => {
                     write_expr(out, first);
-                    out.push_str(if *order == Order::Before { " before " } else { " after " });
+                    out.push_str(if *order == Order::Before {
+                        " before "
+                    } else {
+                        " after "
+                    });
                     write_expr(out, second);
                 }
                 ExpectKind::Response(b) => {
@@ -682,7 +853,7 @@ fn format_duration(ns: u64) -> String {
         (1_000, "us"),
     ];
     for (per, unit) in UNITS {
-        if ns != 0 && ns % per == 0 {
+        if ns != 0 && ns.is_multiple_of(per) {
             return format!("{}{unit}", ns / per);
         }
     }

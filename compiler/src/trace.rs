@@ -841,13 +841,16 @@ impl Trace {
                 .map(|(i, s)| (s.start, s.span_id, i as u32))
                 .collect();
             keys.sort_unstable();
-            let mut slots: Vec<Option<SpanRecord>> =
-                std::mem::take(&mut self.spans).into_iter().map(Some).collect();
-            self.spans = keys
-                .iter()
-                .filter_map(|&(_, _, i)| slots[i as usize].take())
+            let mut slots: Vec<Option<SpanRecord>> = std::mem::take(&mut self.spans)
+                .into_iter()
+                .map(Some)
                 .collect();
+            let mut spans = Vec::with_capacity(keys.len());
+            spans.extend(keys.iter().filter_map(|&(_, _, i)| slots[i as usize].take()));
+            self.spans = spans;
         }
+        // Growth by batches leaves up to half the vector unused; the budget is per span.
+        self.spans.shrink_to_fit();
         let n = self.spans.len();
         let mut ix = Index::default();
         ix.by_id.reserve(n);

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{TASTE, expr_ok, parse_ok, render_diagnostics, snapshot};
+use tbt_compiler::FileId;
 use tbt_compiler::ast::{ExprKind, ItemKind};
 use tbt_compiler::parser;
-use tbt_compiler::{Code, FileId};
 
 #[test]
 fn taste() {
@@ -21,6 +21,7 @@ import "./lib.tbt" as lib; let a = 1
 secret let token = env("TOKEN")
 matcher none() = span[false]
 matcher svc(a, b,) = span[service == a, name == b]
+matcher route(route = null, method = "GET") = http.server(route, method)
 service shop {
   run "cargo" ["run", "-p", "shop"]
   env SHOP_PORT = "8080"
@@ -46,9 +47,19 @@ fn doc_comments_attach_to_the_next_item() {
     let parsed = parser::parse(FileId(0), src);
     assert!(parsed.diagnostics.is_empty());
     let docs: Vec<_> = parsed.file.items.iter().map(|i| i.doc.clone()).collect();
-    assert_eq!(docs, vec![Some("First line.\n  indented\n".to_string()), Some("Doc of b.".into())]);
-    let comments: Vec<_> =
-        parsed.file.comments.iter().map(|c| (&src[c.span.range()], c.doc)).collect();
+    assert_eq!(
+        docs,
+        vec![
+            Some("First line.\n  indented\n".to_string()),
+            Some("Doc of b.".into())
+        ]
+    );
+    let comments: Vec<_> = parsed
+        .file
+        .comments
+        .iter()
+        .map(|c| (&src[c.span.range()], c.doc))
+        .collect();
     insta::assert_debug_snapshot!(comments);
 }
 
@@ -207,9 +218,22 @@ fn dotted_names_with_keyword_segments() {
 fn path_segments_have_their_own_spans() {
     let (e, d) = parser::parse_expr(FileId(0), "  messaging.operation.type", 100);
     assert!(d.is_empty());
-    let ExprKind::Path(p) = e.kind else { panic!("not a path") };
-    let spans: Vec<_> = p.segments.iter().map(|s| (s.name.as_str(), s.span.start, s.span.end)).collect();
-    assert_eq!(spans, vec![("messaging", 102, 111), ("operation", 112, 121), ("type", 122, 126)]);
+    let ExprKind::Path(p) = e.kind else {
+        panic!("not a path")
+    };
+    let spans: Vec<_> = p
+        .segments
+        .iter()
+        .map(|s| (s.name.as_str(), s.span.start, s.span.end))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            ("messaging", 102, 111),
+            ("operation", 112, 121),
+            ("type", 122, 126)
+        ]
+    );
     assert_eq!((p.span.start, p.span.end), (102, 126));
 }
 
@@ -217,9 +241,15 @@ fn path_segments_have_their_own_spans() {
 fn interpolation_spans_point_into_the_file() {
     let src = r#"let u = "a${ base }b""#;
     let parsed = parser::parse(FileId(0), src);
-    let ItemKind::Let(l) = &parsed.file.items[0].kind else { panic!() };
-    let ExprKind::Lit(tbt_compiler::ast::Lit::Str(s)) = &l.value.kind else { panic!() };
-    let tbt_compiler::ast::StrPart::Interp(e) = &s.parts[1] else { panic!() };
+    let ItemKind::Let(l) = &parsed.file.items[0].kind else {
+        panic!()
+    };
+    let ExprKind::Lit(tbt_compiler::ast::Lit::Str(s)) = &l.value.kind else {
+        panic!()
+    };
+    let tbt_compiler::ast::StrPart::Interp(e) = &s.parts[1] else {
+        panic!()
+    };
     assert_eq!(&src[e.span.range()], "base");
 }
 

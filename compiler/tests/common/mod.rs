@@ -64,6 +64,10 @@ pub fn parse_ok(src: &str) -> String {
 /// Parses one expression that must be free of errors and returns its dump.
 pub fn expr_ok(src: &str) -> String {
     let (e, diags) = parser::parse_expr(FileId(0), src, 0);
-    assert!(diags.is_empty(), "unexpected diagnostics:\n{}", render_diagnostics(src, &diags));
+    assert!(
+        diags.is_empty(),
+        "unexpected diagnostics:\n{}",
+        render_diagnostics(src, &diags)
+    );
     parser::dump_expr(&e)
 }
