@@ -35,24 +35,38 @@ impl Scope for Module {
     fn matcher(&self, path: &ast::Path) -> Option<(&ast::Matcher, &dyn Scope)> {
         let segs = &path.segments;
         if segs.len() == 1 {
-            return self.matchers.get(&segs[0].name).map(|m| (m, self as &dyn Scope));
+            return self
+                .matchers
+                .get(&segs[0].name)
+                .map(|m| (m, self as &dyn Scope));
         }
         let module = self.imports.get(&segs[0].name)?;
         let rest: Vec<&str> = segs[1..].iter().map(|s| s.name.as_str()).collect();
-        module.matchers.get(&rest.join(".")).map(|m| (m, module as &dyn Scope))
+        module
+            .matchers
+            .get(&rest.join("."))
+            .map(|m| (m, module as &dyn Scope))
     }
 }
 
 fn load_module(map: &mut SourceMap, name: &str, text: &str) -> (Module, ast::File) {
     let id = map.add(name, text);
     let parsed = parser::parse(id, text);
-    assert!(parsed.diagnostics.iter().all(|d| !d.is_error()), "{name}: {:?}", parsed.diagnostics);
+    assert!(
+        parsed.diagnostics.iter().all(|d| !d.is_error()),
+        "{name}: {:?}",
+        parsed.diagnostics
+    );
     let mut m = Module::default();
     for item in &parsed.file.items {
         match &item.kind {
             ItemKind::Import(i) => {
-                let src = stdlib::module(&i.path).unwrap_or_else(|| panic!("unknown module {}", i.path));
-                let alias = i.alias.as_ref().map_or_else(|| i.path.rsplit('/').next().unwrap().to_string(), |a| a.name.clone());
+                let src =
+                    stdlib::module(&i.path).unwrap_or_else(|| panic!("unknown module {}", i.path));
+                let alias = i.alias.as_ref().map_or_else(
+                    || i.path.rsplit('/').next().unwrap().to_string(),
+                    |a| a.name.clone(),
+                );
                 let (sub, _) = load_module(map, &i.path, src);
                 m.imports.insert(alias, sub);
             }
@@ -81,7 +95,12 @@ fn response_from(spec: &str) -> Response {
             body: body.into_bytes(),
             duration: 42_000_000,
         },
-        "exec" => Response::Exec { exit_code: code as i32, stdout: body, stderr: String::new(), duration: 5_000_000 },
+        "exec" => Response::Exec {
+            exit_code: code as i32,
+            stdout: body,
+            stderr: String::new(),
+            duration: 5_000_000,
+        },
         other => panic!("unknown response kind {other}"),
     }
 }
@@ -95,8 +114,18 @@ fn render_result(out: &mut String, map: &SourceMap, r: &ExpectationResult) {
     let file = map.get(r.span.file);
     let (line, _) = file.line_col_human(r.span.start);
     let text = map.slice(r.span);
-    let _ = writeln!(out, "  {:<4} L{line}: {}", if r.passed { "PASS" } else { "FAIL" }, first_line(text));
-    let _ = writeln!(out, "        {}{}", r.message, if r.decided { "" } else { " (not decided)" });
+    let _ = writeln!(
+        out,
+        "  {:<4} L{line}: {}",
+        if r.passed { "PASS" } else { "FAIL" },
+        first_line(text)
+    );
+    let _ = writeln!(
+        out,
+        "        {}{}",
+        r.message,
+        if r.decided { "" } else { " (not decided)" }
+    );
     let pred = |s: Span| map.slice(s).to_string();
     for c in &r.checks {
         render_check(out, c, &pred, "        ");
@@ -105,21 +134,57 @@ fn render_result(out: &mut String, map: &SourceMap, r: &ExpectationResult) {
         let _ = writeln!(out, "        … {} more checks", r.omitted_checks);
     }
     for m in &r.near_misses {
-        let _ = writeln!(out, "        near miss: {:?} ({}) failed `{}`: {}", &*m.span.name, m.span.service, pred(m.pred), m.message);
+        let _ = writeln!(
+            out,
+            "        near miss: {:?} ({}) failed `{}`: {}",
+            &*m.span.name,
+            m.span.service,
+            pred(m.pred),
+            m.message
+        );
     }
     for g in &r.groups {
-        let _ = writeln!(out, "        group {} ({} span{}): {}", g.key, g.spans, if g.spans == 1 { "" } else { "s" }, if g.passed { "ok" } else { "FAIL" });
+        let _ = writeln!(
+            out,
+            "        group {} ({} span{}): {}",
+            g.key,
+            g.spans,
+            if g.spans == 1 { "" } else { "s" },
+            if g.passed { "ok" } else { "FAIL" }
+        );
         for c in &g.checks {
             render_check(out, c, &pred, "          ");
         }
     }
 }
 
-fn render_check(out: &mut String, c: &tbt_compiler::eval::Check, pred: &dyn Fn(Span) -> String, indent: &str) {
-    let on = c.span.as_ref().map(|s| format!(" on {:?} ({})", &*s.name, s.service)).unwrap_or_default();
-    let actual = c.actual.as_ref().map(|v| format!(" actual {v}")).unwrap_or_default();
-    let msg = c.message.as_ref().map(|m| format!(" — {m}")).unwrap_or_default();
-    let _ = writeln!(out, "{indent}{} `{}`{on}{actual}{msg}", if c.passed { "ok  " } else { "FAIL" }, pred(c.pred));
+fn render_check(
+    out: &mut String,
+    c: &tbt_compiler::eval::Check,
+    pred: &dyn Fn(Span) -> String,
+    indent: &str,
+) {
+    let on = c
+        .span
+        .as_ref()
+        .map(|s| format!(" on {:?} ({})", &*s.name, s.service))
+        .unwrap_or_default();
+    let actual = c
+        .actual
+        .as_ref()
+        .map(|v| format!(" actual {v}"))
+        .unwrap_or_default();
+    let msg = c
+        .message
+        .as_ref()
+        .map(|m| format!(" — {m}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{indent}{} `{}`{on}{actual}{msg}",
+        if c.passed { "ok  " } else { "FAIL" },
+        pred(c.pred)
+    );
 }
 
 fn run_case(path: &Path) -> String {
@@ -143,10 +208,16 @@ fn run_case(path: &Path) -> String {
     assert_eq!(map.get(FileId(0)).name, name);
     let mut out = String::new();
     for item in &file.items {
-        let ItemKind::Test(test) = &item.kind else { continue };
+        let ItemKind::Test(test) = &item.kind else {
+            continue;
+        };
         // A test is one inline step or several `step` blocks.
         let mut steps: Vec<(String, Vec<&ast::Stmt>)> = Vec::new();
-        let inline: Vec<&ast::Stmt> = test.body.iter().filter(|s| matches!(s.kind, StmtKind::Expect(_))).collect();
+        let inline: Vec<&ast::Stmt> = test
+            .body
+            .iter()
+            .filter(|s| matches!(s.kind, StmtKind::Expect(_)))
+            .collect();
         if !inline.is_empty() {
             steps.push((test.name.name.clone(), inline));
         }
@@ -159,12 +230,27 @@ fn run_case(path: &Path) -> String {
             let expects: Vec<Expectation> = stmts
                 .iter()
                 .filter_map(|s| match &s.kind {
-                    StmtKind::Expect(e) => Some(Expectation { span: s.span, expect: e }),
+                    StmtKind::Expect(e) => Some(Expectation {
+                        span: s.span,
+                        expect: e,
+                    }),
                     _ => None,
                 })
                 .collect();
-            let outcome = evaluate_step(&expects, &trace, responses.get(&step), &module, &PureHost, true);
-            let _ = writeln!(out, "── {} / {step}: {}", test.name.name, if outcome.passed() { "passed" } else { "FAILED" });
+            let outcome = evaluate_step(
+                &expects,
+                &trace,
+                responses.get(&step),
+                &module,
+                &PureHost,
+                true,
+            );
+            let _ = writeln!(
+                out,
+                "── {} / {step}: {}",
+                test.name.name,
+                if outcome.passed() { "passed" } else { "FAILED" }
+            );
             for r in &outcome.results {
                 render_result(&mut out, &map, r);
             }
@@ -181,7 +267,11 @@ fn run_case(path: &Path) -> String {
 fn golden_cases() {
     write_shop_fixture();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/eval");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "tbt")).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tbt"))
+        .collect();
     cases.sort();
     assert!(!cases.is_empty());
     for case in cases {
@@ -202,6 +292,8 @@ fn write_shop_fixture() {
     if path.exists() {
         return;
     }
-    let data = opentelemetry_proto::tonic::trace::v1::TracesData { resource_spans: support::build(&support::shop()) };
+    let data = opentelemetry_proto::tonic::trace::v1::TracesData {
+        resource_spans: support::build(&support::shop()),
+    };
     std::fs::write(path, serde_json::to_string(&data).unwrap() + "\n").unwrap();
 }

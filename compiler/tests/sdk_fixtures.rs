@@ -25,11 +25,21 @@ struct Service {
 fn service(name: &str) -> Service {
     let resource = Resource::builder_empty()
         .with_service_name(name.to_string())
-        .with_attributes([KeyValue::new("deployment.environment.name", "test"), KeyValue::new("telemetry.sdk.language", "rust")])
+        .with_attributes([
+            KeyValue::new("deployment.environment.name", "test"),
+            KeyValue::new("telemetry.sdk.language", "rust"),
+        ])
         .build();
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).with_resource(resource.clone()).build();
-    Service { resource, exporter, provider }
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .with_resource(resource.clone())
+        .build();
+    Service {
+        resource,
+        exporter,
+        provider,
+    }
 }
 
 fn at(ms: u64) -> SystemTime {
@@ -43,7 +53,12 @@ fn record_checkout() -> TracesData {
     let orders = service("orders");
     let payments = service("payments");
     let shipping = service("shipping");
-    let (gw, or, pay, ship) = (gateway.provider.tracer("gateway-http"), orders.provider.tracer("orders-app"), payments.provider.tracer("payments-app"), shipping.provider.tracer("shipping-worker"));
+    let (gw, or, pay, ship) = (
+        gateway.provider.tracer("gateway-http"),
+        orders.provider.tracer("orders-app"),
+        payments.provider.tracer("payments-app"),
+        shipping.provider.tracer("shipping-worker"),
+    );
 
     let root = gw
         .span_builder("GET /checkout")
@@ -61,7 +76,10 @@ fn record_checkout() -> TracesData {
         .span_builder("POST")
         .with_kind(SpanKind::Client)
         .with_start_time(at(2))
-        .with_attributes([KeyValue::new("http.request.method", "POST"), KeyValue::new("server.address", "orders")])
+        .with_attributes([
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("server.address", "orders"),
+        ])
         .start_with_context(&gw, &cx);
     let cx_call = cx.with_span(call);
     let server = or
@@ -75,13 +93,27 @@ fn record_checkout() -> TracesData {
         ])
         .start_with_context(&or, &cx_call);
     let cx_orders = cx_call.with_span(server);
-    for (i, (name, q)) in [("SELECT products", "SELECT * FROM products WHERE sku = $1"), ("SELECT products", "SELECT * FROM products WHERE sku = $1"), ("INSERT orders", "INSERT INTO orders (sku, qty) VALUES ($1, $2)")].into_iter().enumerate() {
+    for (i, (name, q)) in [
+        ("SELECT products", "SELECT * FROM products WHERE sku = $1"),
+        ("SELECT products", "SELECT * FROM products WHERE sku = $1"),
+        (
+            "INSERT orders",
+            "INSERT INTO orders (sku, qty) VALUES ($1, $2)",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let start = 5 + 4 * i as u64;
         let mut s = or
             .span_builder(name)
             .with_kind(SpanKind::Client)
             .with_start_time(at(start))
-            .with_attributes([KeyValue::new("db.system.name", "postgresql"), KeyValue::new("db.query.text", q), KeyValue::new("db.namespace", "shop")])
+            .with_attributes([
+                KeyValue::new("db.system.name", "postgresql"),
+                KeyValue::new("db.query.text", q),
+                KeyValue::new("db.namespace", "shop"),
+            ])
             .start_with_context(&or, &cx_orders);
         opentelemetry::trace::Span::end_with_timestamp(&mut s, at(start + 3));
     }
@@ -94,12 +126,30 @@ fn record_checkout() -> TracesData {
             KeyValue::new("payment.currency", "EUR"),
             KeyValue::new("payment.retries", 0i64),
             KeyValue::new("payment.captured", true),
-            KeyValue::new("payment.methods", Value::Array(Array::String(vec![StringValue::from("card"), StringValue::from("3ds")]))),
+            KeyValue::new(
+                "payment.methods",
+                Value::Array(Array::String(vec![
+                    StringValue::from("card"),
+                    StringValue::from("3ds"),
+                ])),
+            ),
         ])
         .start_with_context(&pay, &cx_orders);
     let cx_charge = cx_orders.with_span(charge);
-    let mut fraud = pay.span_builder("fraud check").with_kind(SpanKind::Internal).with_start_time(at(22)).start_with_context(&pay, &cx_charge);
-    opentelemetry::trace::Span::add_event_with_timestamp(&mut fraud, "exception", at(24), vec![KeyValue::new("exception.type", "Timeout"), KeyValue::new("exception.message", "risk service timed out")]);
+    let mut fraud = pay
+        .span_builder("fraud check")
+        .with_kind(SpanKind::Internal)
+        .with_start_time(at(22))
+        .start_with_context(&pay, &cx_charge);
+    opentelemetry::trace::Span::add_event_with_timestamp(
+        &mut fraud,
+        "exception",
+        at(24),
+        vec![
+            KeyValue::new("exception.type", "Timeout"),
+            KeyValue::new("exception.message", "risk service timed out"),
+        ],
+    );
     opentelemetry::trace::Span::set_status(&mut fraud, Status::error("risk service timed out"));
     opentelemetry::trace::Span::end_with_timestamp(&mut fraud, at(25));
     cx_charge.span().set_status(Status::Ok);
@@ -108,7 +158,11 @@ fn record_checkout() -> TracesData {
         .span_builder("shipping publish")
         .with_kind(SpanKind::Producer)
         .with_start_time(at(52))
-        .with_attributes([KeyValue::new("messaging.system", "kafka"), KeyValue::new("messaging.destination.name", "shipping"), KeyValue::new("messaging.operation.type", "send")])
+        .with_attributes([
+            KeyValue::new("messaging.system", "kafka"),
+            KeyValue::new("messaging.destination.name", "shipping"),
+            KeyValue::new("messaging.operation.type", "send"),
+        ])
         .start_with_context(&or, &cx_orders);
     let producer_cx = opentelemetry::trace::Span::span_context(&publish).clone();
     opentelemetry::trace::Span::end_with_timestamp(&mut publish, at(53));
@@ -122,7 +176,11 @@ fn record_checkout() -> TracesData {
         .with_kind(SpanKind::Consumer)
         .with_start_time(at(70))
         .with_links(vec![Link::with_context(producer_cx)])
-        .with_attributes([KeyValue::new("messaging.system", "kafka"), KeyValue::new("messaging.destination.name", "shipping"), KeyValue::new("messaging.operation.type", "process")])
+        .with_attributes([
+            KeyValue::new("messaging.system", "kafka"),
+            KeyValue::new("messaging.destination.name", "shipping"),
+            KeyValue::new("messaging.operation.type", "process"),
+        ])
         .start_with_context(&ship, &consumer_parent);
     opentelemetry::trace::Span::end_with_timestamp(&mut consume, at(90));
 
@@ -130,13 +188,20 @@ fn record_checkout() -> TracesData {
     for s in [&gateway, &orders, &payments, &shipping] {
         s.provider.force_flush().unwrap();
         let spans = s.exporter.get_finished_spans().unwrap();
-        resource_spans.extend(group_spans_by_resource_and_scope(spans, &ResourceAttributesWithSchema::from(&s.resource)));
+        resource_spans.extend(group_spans_by_resource_and_scope(
+            spans,
+            &ResourceAttributesWithSchema::from(&s.resource),
+        ));
     }
     TracesData { resource_spans }
 }
 
 fn names(t: &Trace) -> Vec<String> {
-    let mut v: Vec<String> = t.spans().iter().map(|s| format!("{} {:?}", s.name, s.kind)).collect();
+    let mut v: Vec<String> = t
+        .spans()
+        .iter()
+        .map(|s| format!("{} {:?}", s.name, s.kind))
+        .collect();
     v.sort();
     v
 }
@@ -147,12 +212,21 @@ fn record_sdk_checkout_fixture() {
     let fresh_json = serde_json::to_string_pretty(&data).unwrap();
     let fresh = Trace::from_otlp_json(&fresh_json, None).unwrap();
     assert_eq!(fresh.len(), 10, "{:?}", names(&fresh));
-    assert_eq!(fresh.roots().len(), 1, "one root: the consumer continues the producer's context (and links to it)");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces/sdk_checkout.json");
+    assert_eq!(
+        fresh.roots().len(),
+        1,
+        "one root: the consumer continues the producer's context (and links to it)"
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces/sdk_checkout.json");
     if !path.exists() {
         std::fs::write(&path, &fresh_json).unwrap();
     }
     let committed = Trace::from_otlp_json(&std::fs::read_to_string(&path).unwrap(), None).unwrap();
-    assert_eq!(names(&committed), names(&fresh), "the committed fixture has the shape the SDK records today");
+    assert_eq!(
+        names(&committed),
+        names(&fresh),
+        "the committed fixture has the shape the SDK records today"
+    );
     assert_eq!(committed.notes(), &Default::default());
 }

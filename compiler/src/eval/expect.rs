@@ -83,7 +83,13 @@ fn summarize(failures: &[String]) -> String {
         }
     }
     out.iter()
-        .map(|(n, t)| if *n == 1 { t.to_string() } else { format!("{n} × {t}") })
+        .map(|(n, t)| {
+            if *n == 1 {
+                t.to_string()
+            } else {
+                format!("{n} × {t}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -1579,8 +1579,7 @@ fn aggregate(kind: Agg, inner: &Node, env: &Env<'_>) -> Result<Value, EvalError>
         let v = v.into_owned();
         let numeric = matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_));
         let ordered_text = matches!(kind, Agg::Min | Agg::Max) && matches!(v, Value::Str(_));
-        if !(numeric || ordered_text)
-        {
+        if !(numeric || ordered_text) {
             return Err(EvalError::Type(format!(
                 "`{name}` needs numbers or durations, found {} {}",
                 v.type_name(),
