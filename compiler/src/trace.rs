@@ -846,7 +846,10 @@ impl Trace {
                 .map(Some)
                 .collect();
             let mut spans = Vec::with_capacity(keys.len());
-            spans.extend(keys.iter().filter_map(|&(_, _, i)| slots[i as usize].take()));
+            spans.extend(
+                keys.iter()
+                    .filter_map(|&(_, _, i)| slots[i as usize].take()),
+            );
             self.spans = spans;
         }
         // Growth by batches leaves up to half the vector unused; the budget is per span.

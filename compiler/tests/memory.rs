@@ -36,7 +36,8 @@ fn at_most_one_kilobyte_per_span() {
         let region = Region::new(GLOBAL);
         let trace = Trace::decode_protobuf(&bytes, Some(generator::TRACE_ID)).unwrap();
         let stats = region.change();
-        let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated;
+        let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+            + stats.bytes_reallocated;
         let per_span = live as f64 / n as f64;
         println!("{n} spans from protobuf bytes: {per_span:.0} bytes/span");
         assert_eq!(trace.len(), n);
