@@ -2,17 +2,23 @@
 //!
 //! Source text → tokens ([`lexer`]) → syntax tree ([`ast`], [`parser`]) → checked program
 //! ([`check`]) → [`plan::Plan`] (a petgraph DAG of triggers, trace waits and assertions). Also the
-//! trace model and the evaluator of selectors and expectations, the formatter and the embedded
-//! standard library. No tokio, no network, no file system: callers hand in source text.
+//! trace model ([`trace`]) and the evaluator of selectors and expectations ([`eval`]), the
+//! formatter and the embedded standard library. No tokio, no network, no file system: callers
+//! hand in source text.
 
 pub mod ast;
 pub mod diagnostic;
+pub mod eval;
 pub mod lexer;
 pub mod parser;
 pub mod span;
+pub mod trace;
+pub mod value;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, SourceMap, Span};
+pub use trace::Trace;
+pub use value::Value;
 pub mod builtins;
 pub mod check;
 pub mod compile;
