@@ -97,6 +97,9 @@ pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnost
 }
 
 fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
+    if !bytes.contains(&0) {
+        return;
+    }
     let mut nuls = bytes.iter().enumerate().filter(|(_, b)| **b == 0);
     if let Some((first, _)) = nuls.next() {
         let more = nuls.count();
