@@ -41,7 +41,13 @@ pub struct Parsed {
 pub fn parse(file: FileId, src: &str) -> Parsed {
     let mut ctx = Ctx::new(file);
     report_nul_bytes(&mut ctx, src.as_bytes());
-    let mut lexer = Lexer::new(file, src, 0);
+    // A byte-order mark is not content.
+    let start = if src.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let mut lexer = Lexer::new(file, &src[start..], start);
     let items = match grammar::FileParser::new().parse(&mut ctx, &mut lexer) {
         Ok(items) => items,
         Err(e) => {
@@ -142,7 +148,7 @@ fn attach_docs(file: &mut File, src: &str) {
             let c = &comments[idx - 1];
             let between = src.get(c.span.end as usize..next_start).unwrap_or("x");
             let own_line = src[line_start(src, c.span.start as usize)..c.span.start as usize]
-                .trim()
+                .trim_matches(|ch: char| ch.is_whitespace() || ch == '\u{feff}')
                 .is_empty();
             if !c.doc || !own_line || between.trim() != "" || between.matches('\n').count() != 1 {
                 break;
@@ -196,11 +202,18 @@ impl Ctx {
 
     /// Splits `a.b.c` (starting at `start`) into segments with their own spans.
     pub(crate) fn item(&self, l: usize, r: usize, kind: ItemKind) -> Box<Item> {
-        Box::new(Item { span: self.span(l, r), doc: None, kind })
+        Box::new(Item {
+            span: self.span(l, r),
+            doc: None,
+            kind,
+        })
     }
 
     pub(crate) fn stmt(&self, l: usize, r: usize, kind: StmtKind) -> Box<Stmt> {
-        Box::new(Stmt { span: self.span(l, r), kind })
+        Box::new(Stmt {
+            span: self.span(l, r),
+            kind,
+        })
     }
 
     pub(crate) fn expect(&self, l: usize, r: usize, kind: ExpectKind) -> Box<Stmt> {
@@ -208,7 +221,10 @@ impl Ctx {
     }
 
     pub(crate) fn block_stmt(&self, l: usize, r: usize, kind: BlockStmtKind) -> Box<BlockStmt> {
-        Box::new(BlockStmt { span: self.span(l, r), kind })
+        Box::new(BlockStmt {
+            span: self.span(l, r),
+            kind,
+        })
     }
 
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
@@ -362,8 +378,12 @@ impl Ctx {
                     i += 1;
                     continue;
                 }
-                let close = lexer::interpolation_end(text, i + 2).unwrap_or(text.len());
-                let inner_end = close.saturating_sub(1).max(i + 2);
+                // The lexer only lets balanced interpolations into a terminated literal; should
+                // one be open anyway, it runs to the end of the literal.
+                let (inner_end, close) = match lexer::interpolation_end(text, i + 2) {
+                    Some(close) => (close - 1, close),
+                    None => (text.len(), text.len()),
+                };
                 if !buf.is_empty() {
                     parts.push(StrPart::Text(std::mem::take(&mut buf)));
                 }

@@ -294,3 +294,14 @@ test t {
 "#
     ));
 }
+
+#[test]
+fn byte_order_mark_and_crlf() {
+    let src = "\u{feff}## Doc.\r\nlet a = 1\r\nlet b = \"x\" # c\r\n";
+    let parsed = parser::parse(FileId(0), src);
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    assert_eq!(
+        parser::dump(&parsed.file),
+        "(doc \"Doc.\") (let a 1)\n(let b \"x\")\n"
+    );
+}
