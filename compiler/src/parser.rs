@@ -228,7 +228,7 @@ impl Ctx {
     }
 
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
-        let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
+        let mut segments = Vec::with_capacity(text.bytes().filter(|b| *b == b'.').count() + 1);
         let mut at = start;
         for seg in text.split('.') {
             segments.push(Ident {
@@ -358,6 +358,10 @@ impl Ctx {
                 parts: vec![StrPart::Text(text.to_string())],
                 style,
             };
+        }
+        // Most literals have neither escapes nor interpolation.
+        if !text.contains(['\\', '$']) {
+            return StrLit { span, parts: vec![StrPart::Text(text.to_string())], style };
         }
         let base = start + body.start;
         let mut parts = Vec::new();
