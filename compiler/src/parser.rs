@@ -361,7 +361,11 @@ impl Ctx {
         }
         // Most literals have neither escapes nor interpolation.
         if !text.contains(['\\', '$']) {
-            return StrLit { span, parts: vec![StrPart::Text(text.to_string())], style };
+            return StrLit {
+                span,
+                parts: vec![StrPart::Text(text.to_string())],
+                style,
+            };
         }
         let base = start + body.start;
         let mut parts = Vec::new();
@@ -580,12 +584,23 @@ fn describe_expected(expected: &[String]) -> Option<String> {
     let is_expr = ["identifier", "integer", "string", "("]
         .iter()
         .all(|t| names.contains(t));
+    const OPERATORS: &[&str] = &[
+        "and", "or", "contains", "matches", "in", "=", "==", "!=", "<", "<=", ">", ">=", ">>",
+        "~>", "|", "??", "+", "-", "*", "/",
+    ];
+    let is_operator = ["==", "+", "and"].iter().all(|t| names.contains(t));
     let mut out: Vec<String> = Vec::new();
     if is_expr {
         out.push("expression".into());
     }
+    if is_operator {
+        out.push("operator".into());
+    }
     for name in names {
-        if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
+        if name == "over-deep brackets"
+            || (is_expr && EXPR_START.contains(&name))
+            || (is_operator && OPERATORS.contains(&name))
+        {
             continue;
         }
         // Token classes read as words, keywords and punctuation as code.
