@@ -20,7 +20,9 @@ lalrpop_util::lalrpop_mod!(
         unused,
         unused_qualifications
     )]
-    grammar
+    grammar,
+    // Keyed by checkout, see `build.rs`.
+    concat!(env!("CARGO_MANIFEST_DIR"), "/grammar.rs")
 );
 
 /// How many string interpolations may nest inside each other (`"${ "${ … }" }"`). Each level
