@@ -42,7 +42,7 @@ pub struct Parsed {
 /// nodes.
 pub fn parse(file: FileId, src: &str) -> Parsed {
     let mut ctx = Ctx::new(file);
-    report_nul_bytes(&mut ctx, src.as_bytes());
+    report_nul_bytes(&mut ctx, src.as_bytes(), 0);
     // A byte-order mark is not content.
     let start = if src.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
@@ -99,19 +99,19 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
 /// Parses one expression written at byte `offset` of `file` (for the language server and tests).
 pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnostic>) {
     let mut ctx = Ctx::new(file);
-    report_nul_bytes(&mut ctx, src.as_bytes());
+    report_nul_bytes(&mut ctx, src.as_bytes(), offset);
     let expr = ctx.parse_embedded(src, offset, 0, 0);
     (expr, finish(ctx.diagnostics))
 }
 
-fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
+fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8], base: usize) {
     if !bytes.contains(&0) {
         return;
     }
     let mut nuls = bytes.iter().enumerate().filter(|(_, b)| **b == 0);
     if let Some((first, _)) = nuls.next() {
         let more = nuls.count();
-        let span = Span::new(ctx.file, first, first + 1);
+        let span = Span::new(ctx.file, base + first, base + first + 1);
         let mut d = Diagnostic::new(
             Code::InvalidSourceBytes,
             span,
@@ -505,12 +505,14 @@ impl Ctx {
                 kind: ExprKind::Path(path),
             };
         }
-        self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
+        self.interpolations += 1;
+        let expr = self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1);
+        self.interpolations -= 1;
+        expr
     }
 
     /// Parses `text` (at byte `base`) as one expression, `depth` levels deep.
     fn parse_embedded(&mut self, text: &str, base: usize, depth: usize, ops: u32) -> Expr {
-        self.interpolations += 1;
         let mut lexer = Lexer::embedded(self.file, text, base, depth, ops);
         let result = grammar::ExprParser::new().parse(self, &mut lexer);
         self.diagnostics.extend(lexer.take_diagnostics());
@@ -524,7 +526,6 @@ impl Ctx {
                 }
             }
         };
-        self.interpolations -= 1;
         expr
     }
 }
