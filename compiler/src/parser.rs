@@ -516,7 +516,7 @@ impl Ctx {
         let mut lexer = Lexer::embedded(self.file, text, base, depth, ops);
         let result = grammar::ExprParser::new().parse(self, &mut lexer);
         self.diagnostics.extend(lexer.take_diagnostics());
-        let expr = match result {
+        match result {
             Ok(e) => e,
             Err(e) => {
                 self.parse_error(e);
@@ -525,8 +525,7 @@ impl Ctx {
                     kind: ExprKind::Error,
                 }
             }
-        };
-        expr
+        }
     }
 }
 
