@@ -13,29 +13,41 @@ use crate::ast::{self, ItemKind, Path};
 use crate::eval::{self, Host, Scope};
 use crate::program::{ModuleId, Origin, Program};
 use crate::value::Value;
-use std::cell::{OnceCell, RefCell};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::collections::{HashMap, HashSet};
+
+/// Locks a mutex, ignoring poisoning: the guarded maps stay consistent after any panic (every
+/// update is a single insert or remove).
+trait LockExt<T> {
+    fn lock_(&self) -> MutexGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for Mutex<T> {
+    fn lock_(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Values known during a run: overrides, evaluated module `let`s and captures.
 pub struct Bindings<'p> {
     program: &'p Program,
-    host: &'p dyn Host,
+    host: &'p (dyn Host + Sync),
     overrides: HashMap<String, Value>,
-    lets: RefCell<HashMap<(ModuleId, String), Option<Value>>>,
-    in_progress: RefCell<HashSet<(ModuleId, String)>>,
-    captures: RefCell<HashMap<(usize, usize, String), Value>>,
+    lets: Mutex<HashMap<(ModuleId, String), Option<Value>>>,
+    in_progress: Mutex<HashSet<(ModuleId, String)>>,
+    captures: Mutex<HashMap<(usize, usize, String), Value>>,
 }
 
 impl<'p> Bindings<'p> {
     /// Bindings over a program; `overrides` (`--var NAME=value`) replace root modules' `let NAME`.
-    pub fn new(program: &'p Program, host: &'p dyn Host, overrides: HashMap<String, Value>) -> Self {
+    pub fn new(program: &'p Program, host: &'p (dyn Host + Sync), overrides: HashMap<String, Value>) -> Self {
         Bindings {
             program,
             host,
             overrides,
-            lets: RefCell::new(HashMap::new()),
-            in_progress: RefCell::new(HashSet::new()),
-            captures: RefCell::new(HashMap::new()),
+            lets: Mutex::new(HashMap::new()),
+            in_progress: Mutex::new(HashSet::new()),
+            captures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -46,12 +58,12 @@ impl<'p> Bindings<'p> {
 
     /// Records capture `name` of step `step` of test `test`.
     pub fn capture(&self, test: usize, step: usize, name: &str, value: Value) {
-        self.captures.borrow_mut().insert((test, step, name.to_string()), value);
+        self.captures.lock_().insert((test, step, name.to_string()), value);
     }
 
     /// A recorded capture.
     pub fn captured(&self, test: usize, step: usize, name: &str) -> Option<Value> {
-        self.captures.borrow().get(&(test, step, name.to_string())).cloned()
+        self.captures.lock_().get(&(test, step, name.to_string())).cloned()
     }
 }
 
@@ -64,14 +76,14 @@ pub struct Scopes<'b, 'p> {
 pub struct ModuleScope<'b, 'p> {
     bindings: &'b Bindings<'p>,
     module: ModuleId,
-    peers: OnceCell<&'b [ModuleScope<'b, 'p>]>,
+    peers: OnceLock<&'b [ModuleScope<'b, 'p>]>,
 }
 
 impl<'b, 'p> Scopes<'b, 'p> {
     /// Scopes for every module of the program.
     pub fn new(bindings: &'b Bindings<'p>) -> Self {
         let modules =
-            bindings.program.modules.iter().map(|m| ModuleScope { bindings, module: m.id, peers: OnceCell::new() }).collect();
+            bindings.program.modules.iter().map(|m| ModuleScope { bindings, module: m.id, peers: OnceLock::new() }).collect();
         Scopes { modules }
     }
 
@@ -98,6 +110,19 @@ impl<'b, 'p> Scopes<'b, 'p> {
     /// The value of module `let` `name`.
     pub fn let_value(&self, module: ModuleId, name: &str) -> Option<Value> {
         self.module(module).let_value(module, name)
+    }
+
+    /// Evaluates every module `let` now, in source order, so that values are fixed for the whole
+    /// run (`let key = uuid()` is one value everywhere) and concurrent steps only read them.
+    pub fn prepare(&self) {
+        for m in &self.modules[0].bindings.program.modules {
+            for name in m.ast.items.iter().filter_map(|i| match &i.kind {
+                ItemKind::Let(l) => Some(&l.name.name),
+                _ => None,
+            }) {
+                self.let_value(m.id, name);
+            }
+        }
     }
 
     /// The values of every `secret let` (to redact from all output).
@@ -134,7 +159,7 @@ impl<'b, 'p> ModuleScope<'b, 'p> {
     fn let_value(&self, module: ModuleId, name: &str) -> Option<Value> {
         let b = self.bindings;
         let key = (module, name.to_string());
-        if let Some(v) = b.lets.borrow().get(&key) {
+        if let Some(v) = b.lets.lock_().get(&key) {
             return v.clone();
         }
         let m = b.program.module(module);
@@ -142,15 +167,15 @@ impl<'b, 'p> ModuleScope<'b, 'p> {
             Some(v) if m.origin == Origin::Root => Some(v.clone()),
             _ => {
                 let l = m.let_item(name)?;
-                if !b.in_progress.borrow_mut().insert(key.clone()) {
+                if !b.in_progress.lock_().insert(key.clone()) {
                     return None;
                 }
                 let v = eval::evaluate_value(&l.value, self.peer(module), b.host).ok();
-                b.in_progress.borrow_mut().remove(&key);
+                b.in_progress.lock_().remove(&key);
                 v
             }
         };
-        b.lets.borrow_mut().insert(key, value.clone());
+        b.lets.lock_().insert(key, value.clone());
         value
     }
 
