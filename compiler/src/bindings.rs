@@ -69,6 +69,7 @@ impl<'p> Bindings<'p> {
 
 /// One scope per module, linked so matchers can be expanded in their own module.
 pub struct Scopes<'b, 'p> {
+    bindings: &'b Bindings<'p>,
     modules: Vec<ModuleScope<'b, 'p>>,
 }
 
@@ -84,7 +85,7 @@ impl<'b, 'p> Scopes<'b, 'p> {
     pub fn new(bindings: &'b Bindings<'p>) -> Self {
         let modules =
             bindings.program.modules.iter().map(|m| ModuleScope { bindings, module: m.id, peers: OnceLock::new() }).collect();
-        Scopes { modules }
+        Scopes { bindings, modules }
     }
 
     /// Links the scopes to each other; use the returned reference from then on.
@@ -103,7 +104,7 @@ impl<'b, 'p> Scopes<'b, 'p> {
     /// The scope inside step `step` of test `test`, with the step's `let`s (and the test's) as
     /// `locals`, innermost last.
     pub fn step<'s>(&'s self, test: usize, step: usize, locals: &'s [(String, Value)]) -> StepScope<'s, 'b, 'p> {
-        let module = self.modules[0].bindings.program.tests[test].module;
+        let module = self.bindings.program.tests[test].module;
         StepScope { scope: self.module(module), test, step, locals }
     }
 
@@ -115,7 +116,7 @@ impl<'b, 'p> Scopes<'b, 'p> {
     /// Evaluates every module `let` now, in source order, so that values are fixed for the whole
     /// run (`let key = uuid()` is one value everywhere) and concurrent steps only read them.
     pub fn prepare(&self) {
-        for m in &self.modules[0].bindings.program.modules {
+        for m in &self.bindings.program.modules {
             for name in m.ast.items.iter().filter_map(|i| match &i.kind {
                 ItemKind::Let(l) => Some(&l.name.name),
                 _ => None,
@@ -128,7 +129,7 @@ impl<'b, 'p> Scopes<'b, 'p> {
     /// The values of every `secret let` (to redact from all output).
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for m in &self.modules[0].bindings.program.modules {
+        for m in &self.bindings.program.modules {
             for item in &m.ast.items {
                 if let ItemKind::Let(l) = &item.kind
                     && l.secret
