@@ -13,8 +13,8 @@ use crate::ast::{self, ItemKind, Path};
 use crate::eval::{self, Host, Scope};
 use crate::program::{ModuleId, Origin, Program};
 use crate::value::Value;
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Locks a mutex, ignoring poisoning: the guarded maps stay consistent after any panic (every
 /// update is a single insert or remove).
@@ -24,7 +24,8 @@ trait LockExt<T> {
 
 impl<T> LockExt<T> for Mutex<T> {
     fn lock_(&self) -> MutexGuard<'_, T> {
-        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -40,7 +41,11 @@ pub struct Bindings<'p> {
 
 impl<'p> Bindings<'p> {
     /// Bindings over a program; `overrides` (`--var NAME=value`) replace root modules' `let NAME`.
-    pub fn new(program: &'p Program, host: &'p (dyn Host + Sync), overrides: HashMap<String, Value>) -> Self {
+    pub fn new(
+        program: &'p Program,
+        host: &'p (dyn Host + Sync),
+        overrides: HashMap<String, Value>,
+    ) -> Self {
         Bindings {
             program,
             host,
@@ -58,12 +63,17 @@ impl<'p> Bindings<'p> {
 
     /// Records capture `name` of step `step` of test `test`.
     pub fn capture(&self, test: usize, step: usize, name: &str, value: Value) {
-        self.captures.lock_().insert((test, step, name.to_string()), value);
+        self.captures
+            .lock_()
+            .insert((test, step, name.to_string()), value);
     }
 
     /// A recorded capture.
     pub fn captured(&self, test: usize, step: usize, name: &str) -> Option<Value> {
-        self.captures.lock_().get(&(test, step, name.to_string())).cloned()
+        self.captures
+            .lock_()
+            .get(&(test, step, name.to_string()))
+            .cloned()
     }
 }
 
@@ -83,8 +93,16 @@ pub struct ModuleScope<'b, 'p> {
 impl<'b, 'p> Scopes<'b, 'p> {
     /// Scopes for every module of the program.
     pub fn new(bindings: &'b Bindings<'p>) -> Self {
-        let modules =
-            bindings.program.modules.iter().map(|m| ModuleScope { bindings, module: m.id, peers: OnceLock::new() }).collect();
+        let modules = bindings
+            .program
+            .modules
+            .iter()
+            .map(|m| ModuleScope {
+                bindings,
+                module: m.id,
+                peers: OnceLock::new(),
+            })
+            .collect();
         Scopes { bindings, modules }
     }
 
@@ -96,6 +114,11 @@ impl<'b, 'p> Scopes<'b, 'p> {
         self
     }
 
+    /// The run's values (to record captures).
+    pub fn bindings(&self) -> &'b Bindings<'p> {
+        self.bindings
+    }
+
     /// The scope of a module.
     pub fn module(&self, module: ModuleId) -> &ModuleScope<'b, 'p> {
         &self.modules[module.0 as usize]
@@ -103,9 +126,19 @@ impl<'b, 'p> Scopes<'b, 'p> {
 
     /// The scope inside step `step` of test `test`, with the step's `let`s (and the test's) as
     /// `locals`, innermost last.
-    pub fn step<'s>(&'s self, test: usize, step: usize, locals: &'s [(String, Value)]) -> StepScope<'s, 'b, 'p> {
+    pub fn step<'s>(
+        &'s self,
+        test: usize,
+        step: usize,
+        locals: &'s [(String, Value)],
+    ) -> StepScope<'s, 'b, 'p> {
         let module = self.bindings.program.tests[test].module;
-        StepScope { scope: self.module(module), test, step, locals }
+        StepScope {
+            scope: self.module(module),
+            test,
+            step,
+            locals,
+        }
     }
 
     /// The value of module `let` `name`.
@@ -180,7 +213,12 @@ impl<'b, 'p> ModuleScope<'b, 'p> {
         value
     }
 
-    fn resolve(&self, path: &Path, test: Option<(usize, usize)>, locals: &[(String, Value)]) -> Option<Value> {
+    fn resolve(
+        &self,
+        path: &Path,
+        test: Option<(usize, usize)>,
+        locals: &[(String, Value)],
+    ) -> Option<Value> {
         let program = self.bindings.program;
         let segs: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
         let m = program.module(self.module);
@@ -199,10 +237,17 @@ impl<'b, 'p> ModuleScope<'b, 'p> {
             return self.let_value(target, name);
         }
         let (ti, _) = test?;
-        let find_step = |t: usize, name: &str| program.tests[t].steps.iter().position(|s| s.name.as_deref() == Some(name));
+        let find_step = |t: usize, name: &str| {
+            program.tests[t]
+                .steps
+                .iter()
+                .position(|s| s.name.as_deref() == Some(name))
+        };
         let b = self.bindings;
         match segs.as_slice() {
-            [step, cap] if find_step(ti, step).is_some() => b.captured(ti, find_step(ti, step)?, cap),
+            [step, cap] if find_step(ti, step).is_some() => {
+                b.captured(ti, find_step(ti, step)?, cap)
+            }
             [test, step, cap] => {
                 let t = *program.test_index.get(*test)?;
                 b.captured(t, find_step(t, step)?, cap)
@@ -252,7 +297,8 @@ pub struct StepScope<'s, 'b, 'p> {
 
 impl Scope for StepScope<'_, '_, '_> {
     fn value(&self, path: &Path) -> Option<Value> {
-        self.scope.resolve(path, Some((self.test, self.step)), self.locals)
+        self.scope
+            .resolve(path, Some((self.test, self.step)), self.locals)
     }
     fn matcher(&self, path: &Path) -> Option<(&ast::Matcher, &dyn Scope)> {
         self.scope.matcher_of(path)

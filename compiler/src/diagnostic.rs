@@ -133,6 +133,10 @@ codes! {
     DeprecatedAttribute = "0305", Warning, "deprecated OpenTelemetry attribute";
     /// A comparison whose outcome is known before anything runs.
     ConstantComparison = "0306", Warning, "comparison against a value the attribute cannot have";
+    /// `tbt run`: an expectation did not hold on the trace (or response) its trigger caused.
+    ExpectationFailed = "0401", Error, "expectation failed";
+    /// `tbt run`: a step could not be carried out (trigger error, no trace, bad value).
+    StepError = "0402", Error, "step could not run";
 }
 
 impl std::fmt::Display for Code {

@@ -28,5 +28,5 @@ pub mod render;
 pub mod semconv;
 pub mod stdlib;
 pub use codespan_reporting::term as codespan_term;
-pub mod format;
 pub mod bindings;
+pub mod format;

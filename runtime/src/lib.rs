@@ -6,4 +6,6 @@
 pub mod cli;
 pub mod files;
 pub mod output;
+pub mod report;
+pub mod run;
 pub mod scheduler;

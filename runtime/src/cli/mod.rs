@@ -6,6 +6,7 @@
 mod check;
 mod fmt;
 mod plan;
+mod run;
 
 use crate::output::Color;
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ pub enum Command {
     Fmt(fmt::Args),
     /// Print the execution plan (the dependency DAG) of a suite.
     Plan(plan::Args),
+    /// Run suites: fire triggers, collect their traces, check the expectations.
+    Run(run::Args),
 }
 
 /// Exit status of a command.
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a, cli.color),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Plan(a) => plan::run(a, cli.color),
+        Command::Run(a) => run::run(a, cli.color),
     };
     ExitCode::from(status as u8)
 }

@@ -1,0 +1,218 @@
+//! `tbt run [PATHS…]`: compile, run the plan, report.
+
+use super::Status;
+use crate::output::{self, Color, DiagFormat};
+use crate::report::{self, Redactor};
+use crate::run::source::{FileSource, TraceSource};
+use crate::run::{self, RunOptions};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tbt_compiler::bindings::{Bindings, Scopes};
+use tbt_compiler::value::Value;
+
+/// Arguments of `tbt run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories; default `.`.
+    pub paths: Vec<PathBuf>,
+    /// Run only tests whose name matches (`*` and `?` wildcards); repeatable. Tests they depend
+    /// on run too.
+    #[arg(long = "test", value_name = "GLOB")]
+    pub tests: Vec<String>,
+    /// Concurrent triggers.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Override a `let`: `--var NAME=value` (JSON values are parsed: numbers, booleans, lists).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Where traces come from: an OTLP JSON file of recorded traces (for `trigger trace` tests).
+    #[arg(long, value_name = "SOURCE")]
+    pub traces: String,
+    /// Default time to wait for a trace, e.g. `10s`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Default quiet time after which a trace counts as complete, e.g. `100ms`.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Write a report: `junit=PATH` or `json=PATH`; repeatable.
+    #[arg(long = "report", value_name = "KIND=PATH")]
+    pub reports: Vec<String>,
+    /// Run part K of N (`--shard 2/4`): a deterministic split of the tests by name.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Print only failures and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Lint settings.
+    #[command(flatten)]
+    pub lints: super::CheckOptions,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s)"))?;
+    let factor = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{s}` needs a unit: ns, us, ms, s, m or h")),
+    };
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(n * factor))
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: write K/N, e.g. 1/4"))?;
+    let (k, n): (usize, usize) = (
+        k.parse().map_err(|_| "K must be a number")?,
+        n.parse().map_err(|_| "N must be a number")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("`{s}`: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+/// Runs `tbt run`.
+pub fn run(args: Args, color: Color) -> Status {
+    let mut vars = HashMap::new();
+    for v in &args.vars {
+        let Some((k, val)) = v.split_once('=') else {
+            output::usage_error(&format!("`--var {v}`: write NAME=VALUE"), color);
+            return Status::Usage;
+        };
+        let value = serde_json::from_str::<serde_json::Value>(val)
+            .map_or_else(|_| Value::Str(val.into()), |j| Value::from(&j));
+        vars.insert(k.to_string(), value);
+    }
+    let mut reports = Vec::new();
+    for r in &args.reports {
+        match r.split_once('=') {
+            Some((kind @ ("junit" | "json"), path)) if !path.is_empty() => {
+                reports.push((kind.to_string(), PathBuf::from(path)))
+            }
+            _ => {
+                output::usage_error(
+                    &format!("`--report {r}`: write junit=PATH or json=PATH"),
+                    color,
+                );
+                return Status::Usage;
+            }
+        }
+    }
+    let source: Arc<dyn TraceSource> = match FileSource::open(&args.traces) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            output::usage_error(&e, color);
+            return Status::Infra;
+        }
+    };
+    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
+        return Status::Usage;
+    };
+    if !c.diagnostics.is_empty()
+        && output::emit(&c.sources, &c.diagnostics, DiagFormat::Human, color).is_err()
+    {
+        return Status::Infra;
+    }
+    if c.plan.is_none() {
+        return Status::Usage;
+    }
+    for k in vars.keys() {
+        let defined = c
+            .program
+            .modules
+            .iter()
+            .any(|m| m.origin == tbt_compiler::program::Origin::Root && m.lets.contains_key(k));
+        if !defined {
+            output::usage_error(&format!("`--var {k}=…`: no `let {k}` in the suite"), color);
+            return Status::Usage;
+        }
+    }
+    // The suite lives until the process exits: the run's tasks borrow it.
+    let c: &'static _ = Box::leak(Box::new(c));
+    static HOST: run::RunHost = run::RunHost;
+    let bindings: &'static Bindings<'static> =
+        Box::leak(Box::new(Bindings::new(&c.program, &HOST, vars)));
+    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
+    let scopes = scopes.link();
+    scopes.prepare();
+    let redactor = Redactor::new(scopes.secrets());
+    let opts = RunOptions {
+        jobs: args.jobs.max(1),
+        timeout: args.timeout,
+        settle: args.settle,
+        filter: args.tests.clone(),
+        shard: args.shard,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            output::usage_error(&format!("cannot start the runtime: {e}"), color);
+            return Status::Infra;
+        }
+    };
+    let result = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        run::execute(c, scopes, source, opts, rx).await
+    });
+    let diags = report::terminal::failure_diagnostics(&result, &c.sources, &redactor);
+    let _ = output::emit(&c.sources, &diags, DiagFormat::Human, color);
+    let text = report::terminal::lines(&result, &redactor);
+    let mut err = std::io::stderr().lock();
+    if args.quiet {
+        let _ = write!(
+            err,
+            "{}",
+            text.lines()
+                .last()
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default()
+        );
+    } else {
+        let _ = write!(err, "{text}");
+    }
+    for (kind, path) in &reports {
+        let body = match kind.as_str() {
+            "junit" => report::junit::render(&result, &redactor),
+            _ => report::json::render(&result, &redactor),
+        };
+        if let Err(e) = std::fs::write(path, body) {
+            output::usage_error(
+                &format!(
+                    "cannot write the {kind} report to `{}`: {e}",
+                    path.display()
+                ),
+                color,
+            );
+            return Status::Infra;
+        }
+    }
+    match result.exit_code() {
+        0 => Status::Ok,
+        1 => Status::Failed,
+        _ => Status::Infra,
+    }
+}

@@ -1,0 +1,62 @@
+//! `--report junit=PATH`: JUnit XML that CI systems read — a testsuite per file, a testcase per
+//! step (per test for inline tests), the failed expectations' messages in the failure.
+
+use super::Redactor;
+use crate::run::result::{RunResult, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The JUnit XML text.
+pub fn render(result: &RunResult, redactor: &Redactor) -> String {
+    let mut report = Report::new("tbt");
+    report.set_time(Duration::from_millis(result.duration_ms));
+    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    for t in &result.tests {
+        let suite = suites
+            .entry(t.location.file.as_str())
+            .or_insert_with(|| TestSuite::new(t.location.file.clone()));
+        for s in &t.steps {
+            let name = match &s.name {
+                Some(n) => format!("{}.{n}", t.name),
+                None => t.name.clone(),
+            };
+            let mut status = match s.status {
+                Status::Passed => TestCaseStatus::success(),
+                Status::Skipped => TestCaseStatus::skipped(),
+                Status::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+                Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            };
+            let failures: Vec<String> = s
+                .expectations
+                .iter()
+                .filter(|e| e.status != Status::Passed)
+                .map(|e| {
+                    format!(
+                        "{}:{}:{}: {} — {}",
+                        e.location.file, e.location.line, e.location.column, e.source, e.message
+                    )
+                })
+                .collect();
+            let mut message = s.reason.clone().unwrap_or_default();
+            if message.is_empty() {
+                message = failures.first().cloned().unwrap_or_default();
+            }
+            if s.status != Status::Passed {
+                status.set_message(redactor.redact(&message));
+                let mut description = failures.join("\n");
+                if let Some(id) = &s.trace_id {
+                    description.push_str(&format!("\ntrace id: {id}"));
+                }
+                status.set_description(redactor.redact(description.trim()));
+            }
+            let mut case = TestCase::new(name, status);
+            case.set_classname(t.name.clone());
+            case.set_time(Duration::from_millis(s.duration_ms));
+            case.set_assertions(s.expectations.len());
+            suite.add_test_case(case);
+        }
+    }
+    report.add_test_suites(suites.into_values());
+    report.to_string().unwrap_or_default()
+}

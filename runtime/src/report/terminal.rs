@@ -1,0 +1,147 @@
+//! The terminal report: one line per test, failures rendered like compiler diagnostics at the
+//! failing expectation (actual values, near misses, trace id), then a summary.
+
+use super::Redactor;
+use crate::run::result::{RunResult, Status};
+use tbt_compiler::SourceMap;
+use tbt_compiler::diagnostic::{Code, Diagnostic};
+
+/// Diagnostics for every failed expectation and every step that errored.
+pub fn failure_diagnostics(
+    result: &RunResult,
+    sources: &SourceMap,
+    redactor: &Redactor,
+) -> Vec<Diagnostic> {
+    let _ = sources;
+    let mut out = Vec::new();
+    for t in &result.tests {
+        for s in &t.steps {
+            let trace = s.trace_id.as_ref().map(|id| format!("trace id: {id}"));
+            for e in s.expectations.iter().filter(|e| e.status != Status::Passed) {
+                let mut d = Diagnostic::new(
+                    Code::ExpectationFailed,
+                    e.span,
+                    redactor.redact(&format!(
+                        "expectation failed in `{}`",
+                        step_label(&t.name, s.name.as_deref())
+                    )),
+                )
+                .with_label(redactor.redact(&e.message));
+                for c in e.checks.iter().filter(|c| !c.passed).take(5) {
+                    let on = c
+                        .span
+                        .as_deref()
+                        .map_or(String::new(), |s| format!(" on {s}"));
+                    let actual = c
+                        .actual
+                        .as_deref()
+                        .map_or(String::new(), |a| format!(": actual {a}"));
+                    let more = c
+                        .message
+                        .as_deref()
+                        .map_or(String::new(), |m| format!(" ({m})"));
+                    d = d.with_note(
+                        redactor.redact(&format!("`{}` failed{on}{actual}{more}", c.predicate)),
+                    );
+                }
+                let failing = e.checks.iter().filter(|c| !c.passed).count();
+                if failing > 5 {
+                    d = d.with_note(format!(
+                        "… and {} more failing checks (see the JSON report)",
+                        failing - 5
+                    ));
+                }
+                for g in e.groups.iter().filter(|g| !g.passed).take(5) {
+                    let failed: Vec<String> = g
+                        .checks
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(|c| match &c.actual {
+                            Some(a) => format!("`{}` (actual {a})", c.predicate),
+                            None => format!("`{}`", c.predicate),
+                        })
+                        .collect();
+                    d = d.with_note(redactor.redact(&format!(
+                        "group {} ({} spans): {} failed",
+                        g.key,
+                        g.spans,
+                        failed.join(", ")
+                    )));
+                }
+                for m in e.near_misses.iter().take(5) {
+                    let on = m.span.as_deref().unwrap_or("a span");
+                    let actual = m
+                        .actual
+                        .as_deref()
+                        .map_or(String::new(), |a| format!(", actual {a}"));
+                    d = d.with_note(redactor.redact(&format!(
+                        "near miss: {on} fails only `{}`{actual}",
+                        m.predicate
+                    )));
+                }
+                if let Some(tr) = &trace {
+                    d = d.with_note(tr.clone());
+                }
+                out.push(d);
+            }
+            let expectation_failed = s.expectations.iter().any(|e| e.status != Status::Passed);
+            if matches!(s.status, Status::Error | Status::Failed)
+                && !expectation_failed
+                && let Some(reason) = &s.reason
+            {
+                let span = s.trigger_span;
+                let mut d = Diagnostic::new(
+                    Code::StepError,
+                    span,
+                    redactor.redact(&format!(
+                        "`{}` could not run",
+                        step_label(&t.name, s.name.as_deref())
+                    )),
+                )
+                .with_label(redactor.redact(reason));
+                if let Some(tr) = &trace {
+                    d = d.with_note(tr.clone());
+                }
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+fn step_label(test: &str, step: Option<&str>) -> String {
+    match step {
+        Some(s) => format!("{test}.{s}"),
+        None => test.to_string(),
+    }
+}
+
+/// One line per test and the summary, as plain text.
+pub fn lines(result: &RunResult, redactor: &Redactor) -> String {
+    let mut out = String::new();
+    for t in &result.tests {
+        let mark = match t.status {
+            Status::Passed => "ok     ",
+            Status::Failed => "FAILED ",
+            Status::Error => "ERROR  ",
+            Status::Skipped => "skipped",
+        };
+        out.push_str(&format!("{mark} {} ({} ms)\n", t.name, t.duration_ms));
+        for s in &t.steps {
+            if s.status == Status::Skipped
+                && let Some(r) = &s.reason
+            {
+                out.push_str(&redactor.redact(&format!(
+                    "        {}: {r}\n",
+                    step_label(&t.name, s.name.as_deref())
+                )));
+            }
+        }
+    }
+    let s = result.summary;
+    out.push_str(&format!(
+        "\n{} passed, {} failed, {} errors, {} skipped in {} ms\n",
+        s.passed, s.failed, s.errors, s.skipped, result.duration_ms
+    ));
+    out
+}
