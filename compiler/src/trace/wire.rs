@@ -95,13 +95,53 @@ impl<'b> Msg<'b> {
                 self.take(4)?;
                 Val::Fixed32
             }
+            // A (deprecated) group: skipped like any unknown field, as prost does.
+            3 => {
+                self.skip_group(field, 0)?;
+                Val::Fixed32
+            }
             wt => {
                 return Err(TraceError::Protobuf(format!(
-                    "unsupported wire type {wt} (field {field})"
+                    "unexpected wire type {wt} (field {field})"
                 )));
             }
         };
         Ok(Some((field, v)))
+    }
+
+    /// Skips to the end-group tag of `field`, through nested groups (depth-limited).
+    fn skip_group(&mut self, field: u32, depth: usize) -> R<()> {
+        if depth > 100 {
+            return Err(bad("groups nested too deeply"));
+        }
+        loop {
+            if self.pos >= self.buf.len() {
+                return Err(bad("unterminated group"));
+            }
+            let key = self.varint()?;
+            let f = key >> 3;
+            match key & 7 {
+                0 => {
+                    self.varint()?;
+                }
+                1 => {
+                    self.take(8)?;
+                }
+                2 => {
+                    let n = usize::try_from(self.varint()?).map_err(|_| bad("length too large"))?;
+                    self.take(n)?;
+                }
+                5 => {
+                    self.take(4)?;
+                }
+                3 => self.skip_group(
+                    u32::try_from(f).map_err(|_| bad("invalid field number"))?,
+                    depth + 1,
+                )?,
+                4 if f == field as u64 => return Ok(()),
+                _ => return Err(bad("mismatched end of group")),
+            }
+        }
     }
 }
 
