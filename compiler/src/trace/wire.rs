@@ -261,7 +261,7 @@ fn span<'b>(
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name: &[u8] = &[];
     let (mut kind, mut start, mut end) = (0i32, 0u64, 0u64);
-    let mut status: &[u8] = &[];
+    let mut statuses: Vec<&[u8]> = Vec::new();
     scratch.attr_fields.clear();
     scratch.event_fields.clear();
     scratch.link_fields.clear();
@@ -280,7 +280,7 @@ fn span<'b>(
             6 => kind = varint_of("kind", v)? as i32,
             7 => start = fixed64_of("start_time_unix_nano", v)?,
             8 => end = fixed64_of("end_time_unix_nano", v)?,
-            15 => status = bytes_of("status", v)?,
+            15 => statuses.push(bytes_of("status", v)?),
             _ => {}
         }
     }
@@ -290,12 +290,15 @@ fn span<'b>(
     };
     let parent_span_id = t.parent_of(&span_id, parent);
     let (mut code, mut message) = (0i32, Cow::Borrowed(""));
-    let mut s = Msg::new(status);
-    while let Some((f, v)) = s.next()? {
-        match f {
-            2 => message = text(bytes_of("status.message", v)?),
-            3 => code = varint_of("status.code", v)? as i32,
-            _ => {}
+    // A message field that occurs twice is merged, as protobuf says (and prost does).
+    for status in statuses {
+        let mut s = Msg::new(status);
+        while let Some((f, v)) = s.next()? {
+            match f {
+                2 => message = text(bytes_of("status.message", v)?),
+                3 => code = varint_of("status.code", v)? as i32,
+                _ => {}
+            }
         }
     }
     let (status, status_message) = Trace::status_of(code, &message);
@@ -429,7 +432,11 @@ fn any_value(strings: &mut Strings, b: &[u8], depth: usize) -> R<Value> {
             (3, Val::Varint(x)) => Value::Int(x as i64),
             (4, Val::Fixed64(x)) => Value::Float(f64::from_bits(x)),
             (5, Val::Bytes(arr)) => {
-                let mut items = Vec::new();
+                // A repeated oneof message of the same kind merges (its values append).
+                let mut items: Vec<Value> = match &out {
+                    Value::List(l) => l.to_vec(),
+                    _ => Vec::new(),
+                };
                 let mut a = Msg::new(arr);
                 while let Some((f, v)) = a.next()? {
                     if f == 1 {
@@ -439,7 +446,10 @@ fn any_value(strings: &mut Strings, b: &[u8], depth: usize) -> R<Value> {
                 Value::List(items.into())
             }
             (6, Val::Bytes(kvl)) => {
-                let mut fields: Vec<(Arc<str>, Value)> = Vec::new();
+                let mut fields: Vec<(Arc<str>, Value)> = match &out {
+                    Value::Object(o) => o.to_vec(),
+                    _ => Vec::new(),
+                };
                 let mut a = Msg::new(kvl);
                 while let Some((f, v)) = a.next()? {
                     if f != 1 {
