@@ -320,7 +320,7 @@ struct Index {
     kinds: Vec<SpanKind>,
     statuses: Vec<StatusCode>,
     /// Per span-attribute key, one word per span (see [`Trace::str_column`]).
-    str_cols: FxMap<KeyId, Vec<usize>>,
+    str_cols: Vec<Vec<usize>>,
 }
 
 /// One trace (or, without a trace id filter, all spans handed in), indexed.
@@ -537,7 +537,11 @@ impl Trace {
     /// resource may have it), an odd [`int_code`] for a (62-bit) int, 2 for another value, else
     /// the [`str_code`] of the (interned) string.
     pub(crate) fn str_column(&self, key: KeyId) -> Option<&[usize]> {
-        self.index.str_cols.get(&key).map(Vec::as_slice)
+        self.index
+            .str_cols
+            .get(key as usize)
+            .filter(|c| !c.is_empty())
+            .map(Vec::as_slice)
     }
 
     /// Strings up to this length are interned.
@@ -604,11 +608,7 @@ impl Trace {
             + ix.linked_from_start.capacity())
             * 4;
         n += (ix.by_name.len() + ix.by_service.len()) * 48 + self.spans.len() * 16;
-        n += ix
-            .str_cols
-            .values()
-            .map(|c| c.capacity() * 8)
-            .sum::<usize>();
+        n += ix.str_cols.iter().map(|c| c.capacity() * 8).sum::<usize>();
         n += self.seen.capacity() * (size_of::<SpanId>() + 1);
         n
     }
@@ -893,18 +893,30 @@ impl Trace {
         let n = self.spans.len();
         let mut ix = Index::default();
         ix.by_id.reserve(n);
+        // Services per resource once, so spans are grouped without hashing their service name.
+        let mut service_ids: FxMap<Arc<str>, usize> = FxMap::default();
+        let service_of_resource: Vec<usize> = self
+            .resources
+            .iter()
+            .map(|r| {
+                let next = service_ids.len();
+                *service_ids.entry(r.service.clone()).or_insert(next)
+            })
+            .collect();
+        let mut service_lists: Vec<Vec<u32>> = vec![Vec::new(); service_ids.len()];
         for (i, s) in self.spans.iter().enumerate() {
             ix.by_id.insert(s.span_id, i as u32);
             ix.by_name.entry(s.name.clone()).or_default().push(i as u32);
-            ix.by_service
-                .entry(self.resources[s.resource as usize].service.clone())
-                .or_default()
-                .push(i as u32);
+            service_lists[service_of_resource[s.resource as usize]].push(i as u32);
             ix.by_kind[s.kind as usize].push(i as u32);
             ix.durations.push(s.duration());
             ix.kinds.push(s.kind);
             ix.statuses.push(s.status);
             ix.by_status[s.status as usize].push(i as u32);
+        }
+        for (name, id) in service_ids {
+            ix.by_service
+                .insert(name, std::mem::take(&mut service_lists[id]));
         }
         ix.parent = vec![NONE; n];
         for (i, s) in self.spans.iter().enumerate() {
@@ -999,7 +1011,14 @@ impl Trace {
         // instead of the span record and its attribute array (the scan is memory-bound).
         for (i, sp) in self.spans.iter().enumerate() {
             for (k, v) in sp.attributes.iter() {
-                let col = ix.str_cols.entry(*k).or_insert_with(|| vec![0; n]);
+                // Key ids are dense, so columns are indexed directly (no hashing per attribute).
+                if ix.str_cols.len() <= *k as usize {
+                    ix.str_cols.resize(*k as usize + 1, Vec::new());
+                }
+                let col = &mut ix.str_cols[*k as usize];
+                if col.is_empty() {
+                    *col = vec![0; n];
+                }
                 if col[i] == 0 {
                     col[i] = match v {
                         Value::Str(s) => str_code(s),
