@@ -900,34 +900,6 @@ impl<'src> Lexer<'src> {
         }
         !self.in_parens()
     }
-
-    fn is_operator(tok: &Token<'_>) -> bool {
-        matches!(
-            tok,
-            Token::Or
-                | Token::And
-                | Token::Not
-                | Token::Pipe
-                | Token::EqEq
-                | Token::Ne
-                | Token::Lt
-                | Token::Le
-                | Token::Gt
-                | Token::Ge
-                | Token::Descendant
-                | Token::Linked
-                | Token::Contains
-                | Token::Matches
-                | Token::In
-                | Token::Assign
-                | Token::Coalesce
-                | Token::Plus
-                | Token::Minus
-                | Token::Star
-                | Token::Slash
-                | Token::Colon
-        )
-    }
 }
 
 impl<'src> Iterator for Lexer<'src> {
@@ -943,7 +915,25 @@ impl<'src> Iterator for Lexer<'src> {
             return Some(Ok((start + base, Token::TooDeep, end + base)));
         }
         loop {
-            let (mut tok, r) = self.raw_next()?;
+            // `raw_next`, inlined by hand: this is the hot path of the whole front end.
+            let (mut tok, r) = match self.pending.take() {
+                Some(p) => p,
+                None => {
+                    let t = self.inner.next()?;
+                    let r = self.inner.span();
+                    match t {
+                        Ok(Token::Comment(_)) => {
+                            self.push_comment();
+                            continue;
+                        }
+                        Ok(t) => (t, r),
+                        Err(()) => {
+                            self.invalid_char(r.start, r.end);
+                            continue;
+                        }
+                    }
+                }
+            };
             let (start, end) = (r.start + base, r.end + base);
             match &mut tok {
                 Token::Newline => {
@@ -980,7 +970,28 @@ impl<'src> Iterator for Lexer<'src> {
                     s.depth = u32::try_from(self.depth()).unwrap_or(u32::MAX);
                     s.ops = self.ops;
                 }
-                t if Self::is_operator(t) => {
+                Token::Or
+                | Token::And
+                | Token::Not
+                | Token::Pipe
+                | Token::EqEq
+                | Token::Ne
+                | Token::Lt
+                | Token::Le
+                | Token::Gt
+                | Token::Ge
+                | Token::Descendant
+                | Token::Linked
+                | Token::Contains
+                | Token::Matches
+                | Token::In
+                | Token::Assign
+                | Token::Coalesce
+                | Token::Plus
+                | Token::Minus
+                | Token::Star
+                | Token::Slash
+                | Token::Colon => {
                     self.ops += 1;
                     if self.ops > MAX_OPERATORS {
                         let span = self.span(r.start, r.end);

@@ -29,3 +29,4 @@ pub mod semconv;
 pub mod stdlib;
 pub use codespan_reporting::term as codespan_term;
 pub mod format;
+pub mod bindings;

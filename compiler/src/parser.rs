@@ -20,7 +20,9 @@ lalrpop_util::lalrpop_mod!(
         unused,
         unused_qualifications
     )]
-    grammar
+    grammar,
+    // Keyed by checkout, see `build.rs`.
+    concat!(env!("CARGO_MANIFEST_DIR"), "/grammar.rs")
 );
 
 /// How many string interpolations may nest inside each other (`"${ "${ … }" }"`). Each level
@@ -40,8 +42,14 @@ pub struct Parsed {
 /// nodes.
 pub fn parse(file: FileId, src: &str) -> Parsed {
     let mut ctx = Ctx::new(file);
-    report_nul_bytes(&mut ctx, src.as_bytes());
-    let mut lexer = Lexer::new(file, src, 0);
+    report_nul_bytes(&mut ctx, src.as_bytes(), 0);
+    // A byte-order mark is not content.
+    let start = if src.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let mut lexer = Lexer::new(file, &src[start..], start);
     let items = match grammar::FileParser::new().parse(&mut ctx, &mut lexer) {
         Ok(items) => items,
         Err(e) => {
@@ -91,16 +99,19 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
 /// Parses one expression written at byte `offset` of `file` (for the language server and tests).
 pub fn parse_expr(file: FileId, src: &str, offset: usize) -> (Expr, Vec<Diagnostic>) {
     let mut ctx = Ctx::new(file);
-    report_nul_bytes(&mut ctx, src.as_bytes());
+    report_nul_bytes(&mut ctx, src.as_bytes(), offset);
     let expr = ctx.parse_embedded(src, offset, 0, 0);
     (expr, finish(ctx.diagnostics))
 }
 
-fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8]) {
+fn report_nul_bytes(ctx: &mut Ctx, bytes: &[u8], base: usize) {
+    if !bytes.contains(&0) {
+        return;
+    }
     let mut nuls = bytes.iter().enumerate().filter(|(_, b)| **b == 0);
     if let Some((first, _)) = nuls.next() {
         let more = nuls.count();
-        let span = Span::new(ctx.file, first, first + 1);
+        let span = Span::new(ctx.file, base + first, base + first + 1);
         let mut d = Diagnostic::new(
             Code::InvalidSourceBytes,
             span,
@@ -139,7 +150,7 @@ fn attach_docs(file: &mut File, src: &str) {
             let c = &comments[idx - 1];
             let between = src.get(c.span.end as usize..next_start).unwrap_or("x");
             let own_line = src[line_start(src, c.span.start as usize)..c.span.start as usize]
-                .trim()
+                .trim_matches(|ch: char| ch.is_whitespace() || ch == '\u{feff}')
                 .is_empty();
             if !c.doc || !own_line || between.trim() != "" || between.matches('\n').count() != 1 {
                 break;
@@ -219,7 +230,7 @@ impl Ctx {
     }
 
     pub(crate) fn path(&self, start: usize, text: &str) -> Path {
-        let mut segments = Vec::with_capacity(text.matches('.').count() + 1);
+        let mut segments = Vec::with_capacity(text.bytes().filter(|b| *b == b'.').count() + 1);
         let mut at = start;
         for seg in text.split('.') {
             segments.push(Ident {
@@ -350,6 +361,14 @@ impl Ctx {
                 style,
             };
         }
+        // Most literals have neither escapes nor interpolation.
+        if !text.contains(['\\', '$']) {
+            return StrLit {
+                span,
+                parts: vec![StrPart::Text(text.to_string())],
+                style,
+            };
+        }
         let base = start + body.start;
         let mut parts = Vec::new();
         let mut buf = String::new();
@@ -369,8 +388,12 @@ impl Ctx {
                     i += 1;
                     continue;
                 }
-                let close = lexer::interpolation_end(text, i + 2).unwrap_or(text.len());
-                let inner_end = close.saturating_sub(1).max(i + 2);
+                // The lexer only lets balanced interpolations into a terminated literal; should
+                // one be open anyway, it runs to the end of the literal.
+                let (inner_end, close) = match lexer::interpolation_end(text, i + 2) {
+                    Some(close) => (close - 1, close),
+                    None => (text.len(), text.len()),
+                };
                 if !buf.is_empty() {
                     parts.push(StrPart::Text(std::mem::take(&mut buf)));
                 }
@@ -482,16 +505,18 @@ impl Ctx {
                 kind: ExprKind::Path(path),
             };
         }
-        self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1)
+        self.interpolations += 1;
+        let expr = self.parse_embedded(inner, inner_start, depth + 1, tok.ops + 1);
+        self.interpolations -= 1;
+        expr
     }
 
     /// Parses `text` (at byte `base`) as one expression, `depth` levels deep.
     fn parse_embedded(&mut self, text: &str, base: usize, depth: usize, ops: u32) -> Expr {
-        self.interpolations += 1;
         let mut lexer = Lexer::embedded(self.file, text, base, depth, ops);
         let result = grammar::ExprParser::new().parse(self, &mut lexer);
         self.diagnostics.extend(lexer.take_diagnostics());
-        let expr = match result {
+        match result {
             Ok(e) => e,
             Err(e) => {
                 self.parse_error(e);
@@ -500,9 +525,7 @@ impl Ctx {
                     kind: ExprKind::Error,
                 }
             }
-        };
-        self.interpolations -= 1;
-        expr
+        }
     }
 }
 
@@ -563,12 +586,23 @@ fn describe_expected(expected: &[String]) -> Option<String> {
     let is_expr = ["identifier", "integer", "string", "("]
         .iter()
         .all(|t| names.contains(t));
+    const OPERATORS: &[&str] = &[
+        "and", "or", "contains", "matches", "in", "=", "==", "!=", "<", "<=", ">", ">=", ">>",
+        "~>", "|", "??", "+", "-", "*", "/",
+    ];
+    let is_operator = ["==", "+", "and"].iter().all(|t| names.contains(t));
     let mut out: Vec<String> = Vec::new();
     if is_expr {
         out.push("expression".into());
     }
+    if is_operator {
+        out.push("operator".into());
+    }
     for name in names {
-        if name == "over-deep brackets" || (is_expr && EXPR_START.contains(&name)) {
+        if name == "over-deep brackets"
+            || (is_expr && EXPR_START.contains(&name))
+            || (is_operator && OPERATORS.contains(&name))
+        {
             continue;
         }
         // Token classes read as words, keywords and punctuation as code.

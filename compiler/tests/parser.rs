@@ -294,3 +294,38 @@ test t {
 "#
     ));
 }
+
+#[test]
+fn byte_order_mark_and_crlf() {
+    let src = "\u{feff}## Doc.\r\nlet a = 1\r\nlet b = \"x\" # c\r\n";
+    let parsed = parser::parse(FileId(0), src);
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    assert_eq!(
+        parser::dump(&parsed.file),
+        "(doc \"Doc.\") (let a 1)\n(let b \"x\")\n"
+    );
+}
+
+#[test]
+fn parse_expr_reports_at_the_given_offset() {
+    let (e, diags) = parser::parse_expr(FileId(0), "a +\0", 10);
+    assert!(matches!(e.kind, ExprKind::Error | ExprKind::Binary { .. }));
+    let got: Vec<_> = diags
+        .iter()
+        .map(|d| {
+            (
+                d.code.as_str(),
+                d.message.as_str(),
+                d.span().start,
+                d.span().end,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("TBT0001", "expected expression, found end of file", 13, 13),
+            ("TBT0007", "the file contains NUL bytes", 13, 14),
+        ]
+    );
+}

@@ -32,6 +32,27 @@ let last = (1 +
 }
 
 #[test]
+fn errors_keep_the_rest_of_the_tree() {
+    insta::assert_snapshot!(snapshot(
+        r#"let a = (1 +
+let b = 2
+test t {
+  trigger http GET "x" {
+    header "a" = [1, 2
+    json { "a": 1, "b": { "c": } }
+    body "ok"
+  }
+  expect span[name == "x" { count == 1 }
+  expect response { status == ; let x = json("$.x") }
+  step s { trigger exec "x" ( ] }
+  expect span { count == 1 }
+}
+test u { expect span }
+"#
+    ));
+}
+
+#[test]
 fn unexpected_end_of_file() {
     insta::assert_snapshot!(snapshot("test t {\n  expect span {\n"));
 }

@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod files;
 pub mod output;
+pub mod scheduler;

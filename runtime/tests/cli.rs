@@ -257,3 +257,79 @@ fn repo_root() -> PathBuf {
         .expect("repo")
         .to_path_buf()
 }
+
+#[test]
+fn fmt_check_lists_files_that_would_change_and_fmt_rewrites_them() {
+    let messy = "test   t {\n    trigger http GET \"http://127.0.0.1:8080/\"   # why\n  expect span[name==\"GET /\"]{count==1}\n}\n";
+    let d = scratch(&[("a.tbt", messy), ("ok.tbt", GOOD)]);
+    let o = tbt(d.path(), &["fmt", "--check", "."]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a.tbt\n");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("a.tbt")).expect("read"),
+        messy,
+        "--check changes nothing"
+    );
+    let o = tbt(d.path(), &["fmt", "."]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let formatted = std::fs::read_to_string(d.path().join("a.tbt")).expect("read");
+    assert_eq!(
+        formatted,
+        "test t {\n  trigger http GET \"http://127.0.0.1:8080/\" # why\n  expect span[name == \"GET /\"] {\n    count == 1\n  }\n}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("ok.tbt")).expect("read"),
+        GOOD,
+        "formatted files are untouched"
+    );
+    let o = tbt(d.path(), &["fmt", "--check", "."]);
+    assert_eq!(o.status.code(), Some(0), "idempotent: {}", stdout(&o));
+}
+
+#[test]
+fn fmt_leaves_a_file_with_syntax_errors_untouched() {
+    let broken = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\n  expect span[\n}\n";
+    let d = scratch(&[("broken.tbt", broken)]);
+    let o = tbt(d.path(), &["fmt", "--color", "never", "broken.tbt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("error[TBT0002]"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("broken.tbt")).expect("read"),
+        broken
+    );
+}
+
+#[test]
+fn deprecated_attribute_severity_is_configurable() {
+    let src = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\"\n  expect span[http.method == \"GET\"]\n}\n";
+    let d = scratch(&[("old.tbt", src)]);
+    let o = tbt(d.path(), &["check", "--color", "never", "old.tbt"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("warning[TBT0305]"), "{}", stderr(&o));
+    let o = tbt(
+        d.path(),
+        &[
+            "check",
+            "--color",
+            "never",
+            "--deprecated-attributes",
+            "off",
+            "old.tbt",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("TBT0305"), "{}", stderr(&o));
+    let o = tbt(
+        d.path(),
+        &[
+            "check",
+            "--color",
+            "never",
+            "--deprecated-attributes",
+            "error",
+            "old.tbt",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("error[TBT0305]"), "{}", stderr(&o));
+}

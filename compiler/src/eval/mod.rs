@@ -35,7 +35,6 @@ use crate::trace::Trace;
 use crate::value::Value;
 
 pub use expect::evaluate_step;
-pub use functions::{FunctionSig, functions};
 pub use program::{evaluate_value, select};
 
 /// Resolves names for the evaluator; supplied by the caller (checker or runtime).

@@ -11,6 +11,9 @@ use tbt_compiler::Severity;
 pub struct Args {
     /// Files or directories (searched recursively for `*.tbt`); default `.`.
     pub paths: Vec<PathBuf>,
+    /// Lint settings.
+    #[command(flatten)]
+    pub lints: super::CheckOptions,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
     pub format: DiagFormat,
@@ -24,7 +27,7 @@ pub struct Args {
 
 /// Runs `tbt check`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, color) else {
+    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
         return Status::Usage;
     };
     let deny = args.deny.is_some();

@@ -65,9 +65,55 @@ pub fn main() -> ExitCode {
     ExitCode::from(status as u8)
 }
 
+/// `--deprecated-attributes`: how to report TBT0305 (many SDKs still emit the old names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintLevel {
+    /// Do not report.
+    Off,
+    /// Report as a note.
+    Note,
+    /// Report as a warning (fails only with `--deny warnings`).
+    #[default]
+    Warning,
+    /// Report as an error.
+    Error,
+}
+
+impl LintLevel {
+    fn severity(self) -> Option<tbt_compiler::Severity> {
+        match self {
+            LintLevel::Off => None,
+            LintLevel::Note => Some(tbt_compiler::Severity::Note),
+            LintLevel::Warning => Some(tbt_compiler::Severity::Warning),
+            LintLevel::Error => Some(tbt_compiler::Severity::Error),
+        }
+    }
+}
+
+/// Checker settings shared by the commands that compile suites.
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct CheckOptions {
+    /// How to report deprecated OpenTelemetry attribute names (TBT0305).
+    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
+    pub deprecated_attributes: LintLevel,
+    /// How to report attribute names close to, but not in, the semantic conventions (TBT0304).
+    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
+    pub unknown_attributes: LintLevel,
+}
+
+impl CheckOptions {
+    fn to_options(self) -> tbt_compiler::compile::Options {
+        tbt_compiler::compile::Options {
+            deprecated_attributes: self.deprecated_attributes.severity(),
+            unknown_attributes: self.unknown_attributes.severity(),
+        }
+    }
+}
+
 /// Loads and compiles the suite at `paths`, printing file errors. `None` when files were unreadable.
 pub(crate) fn compile_paths(
     paths: &[std::path::PathBuf],
+    options: CheckOptions,
     color: Color,
 ) -> Option<tbt_compiler::compile::Compilation> {
     let files = match crate::files::collect(paths) {
@@ -88,6 +134,6 @@ pub(crate) fn compile_paths(
     Some(tbt_compiler::compile::compile(
         roots,
         &mut loader,
-        &tbt_compiler::compile::Options::default(),
+        &options.to_options(),
     ))
 }

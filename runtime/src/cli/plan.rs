@@ -21,6 +21,9 @@ pub enum PlanFormat {
 pub struct Args {
     /// Files or directories; default `.`.
     pub paths: Vec<PathBuf>,
+    /// Lint settings.
+    #[command(flatten)]
+    pub lints: super::CheckOptions,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
@@ -28,7 +31,7 @@ pub struct Args {
 
 /// Runs `tbt plan`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, color) else {
+    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
         return Status::Usage;
     };
     if !c.diagnostics.is_empty()
