@@ -541,7 +541,10 @@ fn functions_on_values() {
             int(3)
         )
     ));
-    let names: Vec<&str> = tbt_compiler::builtins::FUNCTIONS.iter().map(|f| f.name).collect();
+    let names: Vec<&str> = tbt_compiler::builtins::FUNCTIONS
+        .iter()
+        .map(|f| f.name)
+        .collect();
     for n in [
         "env",
         "uuid",
