@@ -538,6 +538,46 @@ impl<'t> Compiler<'t> {
         cx: Cx,
     ) -> Node {
         let l = self.compile(lhs, scope, cx);
+        // `kind in [server, client]`: the list's bare names are constants of the field, too.
+        if op == BinaryOp::In
+            && let Node::Field(f @ (Field::Kind | Field::Status)) = l
+            && let ExprKind::List(items) = &rhs.kind
+        {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match single_name(item).filter(|p| scope.value(p).is_none()) {
+                    Some(p) => {
+                        let name = &p.segments[0].name;
+                        let known = match f {
+                            Field::Kind => kind_const(name).is_some(),
+                            _ => status_const(name).is_some(),
+                        };
+                        if !known {
+                            return err(format!(
+                                "`{name}` is not a span {}",
+                                if f == Field::Kind { "kind" } else { "status" }
+                            ));
+                        }
+                        values.push(Value::str(name));
+                    }
+                    None => match self.compile(item, scope, cx) {
+                        Node::Const(v) => values.push(v),
+                        _ => {
+                            return Node::Cmp(
+                                op,
+                                Box::new(l),
+                                Box::new(self.compile(rhs, scope, cx)),
+                            );
+                        }
+                    },
+                }
+            }
+            return Node::Cmp(
+                op,
+                Box::new(l),
+                Box::new(Node::Const(Value::List(values.into()))),
+            );
+        }
         let mut r = self.compile(rhs, scope, cx);
         if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
             let neg = op == BinaryOp::Ne;
