@@ -154,6 +154,30 @@ fn kind_and_status_constants_resolve_by_the_other_side() {
         sel(&t, filter(all(), vec![eq(p("kind"), st("producer"))])),
         vec![7]
     );
+    assert_eq!(
+        sel(
+            &t,
+            filter(
+                all(),
+                vec![bin(
+                    B::In,
+                    p("kind"),
+                    list(vec![p("producer"), p("consumer")])
+                )]
+            )
+        ),
+        vec![7, 9]
+    );
+    assert_eq!(
+        sel(
+            &t,
+            filter(
+                all(),
+                vec![bin(B::In, p("status"), list(vec![p("ok"), st("error")]))]
+            )
+        ),
+        vec![5, 6]
+    );
     // elsewhere `error` is the attribute named error
     assert_eq!(
         sel(

@@ -466,3 +466,37 @@ proptest! {
         let _ = Trace::from_otlp_json(&text, None);
     }
 }
+
+#[test]
+fn orphans_are_adopted_when_their_parent_arrives_later() {
+    let spans = shop();
+    // children first, the root and the orders server span in a later batch
+    let (late, early): (Vec<S>, Vec<S>) = spans.into_iter().partition(|x| x.id == 1 || x.id == 2);
+    let mut t = Trace::from_resource_spans(&build(&early), Some(TRACE_ID));
+    let orphans: Vec<u64> = t.orphans().iter().map(|&i| sid_of(&t, i)).collect();
+    assert_eq!(orphans, vec![3, 4, 5, 7, 8]);
+    t.extend(&build(&late));
+    assert!(t.orphans().is_empty());
+    assert_eq!(
+        t.roots().iter().map(|&i| sid_of(&t, i)).collect::<Vec<_>>(),
+        vec![1, 9]
+    );
+    // a span id seen in an earlier batch stays the first one
+    t.extend(&build(&[s(5, 2, "late duplicate", "payments", 0, 1)]));
+    assert_eq!(t.notes().duplicate_span_ids, 1);
+    assert_eq!(
+        &*t.span(t.find(&5u64.to_be_bytes()).unwrap()).name,
+        "charge card"
+    );
+    // protobuf batches extend the same way
+    let bytes = ExportTraceServiceRequest {
+        resource_spans: build(&[s(10, 9, "ack", "shipping", 81, 82)]),
+    }
+    .encode_to_vec();
+    t.extend_protobuf(&bytes).unwrap();
+    assert_eq!(t.len(), 10);
+    assert_eq!(
+        t.parent(t.find(&10u64.to_be_bytes()).unwrap()),
+        t.find(&9u64.to_be_bytes())
+    );
+}

@@ -211,6 +211,15 @@ pub(crate) enum Node {
         lit: Arc<str>,
         neg: bool,
     },
+    /// `attr OP number` (`< <= > >=`) with an int column fast path; `general` decides otherwise.
+    AttrNumCmp {
+        key: KeyId,
+        op: BinaryOp,
+        rhs: Value,
+        general: Box<Node>,
+    },
+    /// `duration OP 250ms` read straight from the span.
+    DurationCmp(BinaryOp, u64),
     /// Fast paths: `name == "x"`, `service == "x"` (bool: negated).
     NameEq(Arc<str>, bool),
     ServiceEq(Arc<str>, bool),
@@ -529,6 +538,46 @@ impl<'t> Compiler<'t> {
         cx: Cx,
     ) -> Node {
         let l = self.compile(lhs, scope, cx);
+        // `kind in [server, client]`: the list's bare names are constants of the field, too.
+        if op == BinaryOp::In
+            && let Node::Field(f @ (Field::Kind | Field::Status)) = l
+            && let ExprKind::List(items) = &rhs.kind
+        {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match single_name(item).filter(|p| scope.value(p).is_none()) {
+                    Some(p) => {
+                        let name = &p.segments[0].name;
+                        let known = match f {
+                            Field::Kind => kind_const(name).is_some(),
+                            _ => status_const(name).is_some(),
+                        };
+                        if !known {
+                            return err(format!(
+                                "`{name}` is not a span {}",
+                                if f == Field::Kind { "kind" } else { "status" }
+                            ));
+                        }
+                        values.push(Value::str(name));
+                    }
+                    None => match self.compile(item, scope, cx) {
+                        Node::Const(v) => values.push(v),
+                        _ => {
+                            return Node::Cmp(
+                                op,
+                                Box::new(l),
+                                Box::new(self.compile(rhs, scope, cx)),
+                            );
+                        }
+                    },
+                }
+            }
+            return Node::Cmp(
+                op,
+                Box::new(l),
+                Box::new(Node::Const(Value::List(values.into()))),
+            );
+        }
         let mut r = self.compile(rhs, scope, cx);
         if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
             let neg = op == BinaryOp::Ne;
@@ -571,10 +620,8 @@ impl<'t> Compiler<'t> {
             BinaryOp::And => Node::And(l, r),
             BinaryOp::Or => Node::Or(l, r),
             BinaryOp::Union => Node::Union(l, r),
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Ge | BinaryOp::Contains | BinaryOp::In => {
-                Node::Cmp(op, l, r)
-            }
-            BinaryOp::Gt => Node::GtOrChild(l, r),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Ge | BinaryOp::Gt => fast_order(op, l, r),
+            BinaryOp::Contains | BinaryOp::In => Node::Cmp(op, l, r),
             BinaryOp::Descendant => Node::Comb(Comb::Descendant, l, r),
             BinaryOp::Linked => Node::Comb(Comb::Linked, l, r),
             BinaryOp::Matches => match *r {
@@ -792,6 +839,41 @@ fn cx_outside(cx: Cx) -> Cx {
     }
 }
 
+/// `< <= > >=` with fast paths for `duration OP literal` and `attribute OP number`.
+fn fast_order(op: BinaryOp, l: Box<Node>, r: Box<Node>) -> Node {
+    match (l.as_ref(), r.as_ref()) {
+        (Node::Field(Field::Duration), Node::Const(Value::Duration(d))) => {
+            Node::DurationCmp(op, *d)
+        }
+        (Node::Attr(Some(key), ..), Node::Const(v @ (Value::Int(_) | Value::Float(_)))) => {
+            let (key, rhs) = (*key, v.clone());
+            let general = Box::new(if op == BinaryOp::Gt {
+                Node::GtOrChild(l, r)
+            } else {
+                Node::Cmp(op, l, r)
+            });
+            Node::AttrNumCmp {
+                key,
+                op,
+                rhs,
+                general,
+            }
+        }
+        _ if op == BinaryOp::Gt => Node::GtOrChild(l, r),
+        _ => Node::Cmp(op, l, r),
+    }
+}
+
+fn order_holds(op: BinaryOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        BinaryOp::Lt => o == Less,
+        BinaryOp::Le => o != Greater,
+        BinaryOp::Gt => o == Greater,
+        _ => o != Less,
+    }
+}
+
 fn fast_eq(l: Node, r: Node, neg: bool) -> Node {
     match (l, r) {
         (Node::Field(Field::Name), Node::Const(Value::Str(s)))
@@ -902,11 +984,11 @@ impl Node {
             }
             Node::KindEq(k, neg) => {
                 let i = env.span.ok_or_else(|| no_span("kind"))?;
-                Ok((env.trace.span(i).kind == *k) != *neg)
+                Ok((env.trace.kind_of(i) == *k) != *neg)
             }
             Node::StatusEq(s, neg) => {
                 let i = env.span.ok_or_else(|| no_span("status"))?;
-                Ok((env.trace.span(i).status == *s) != *neg)
+                Ok((env.trace.status_of_span(i) == *s) != *neg)
             }
             Node::And(a, b) => Ok(a.test(env)? && b.test(env)?),
             Node::Or(a, b) => Ok(a.test(env)? || b.test(env)?),
@@ -919,6 +1001,21 @@ impl Node {
                 neg,
             } => {
                 let i = env.span.ok_or_else(|| no_span("an attribute"))?;
+                // Fast path: the string column answers without touching the span record.
+                if lit.len() <= Trace::INTERN_MAX_LEN
+                    && let Some(col) = key.and_then(|k| env.trace.str_column(k))
+                {
+                    match col[i as usize] {
+                        // on the resource, or not a string: the general path decides
+                        code if code == 0 || code & 1 == 1 || code == 2 => {}
+                        code => {
+                            let same = interned
+                                .as_ref()
+                                .is_some_and(|p| crate::trace::str_code(p) == code);
+                            return Ok(same != *neg);
+                        }
+                    }
+                }
                 match key.and_then(|k| env.trace.attr(i, k)) {
                     Some(Value::Str(s)) => {
                         let same = if lit.len() <= Trace::INTERN_MAX_LEN {
@@ -935,6 +1032,29 @@ impl Node {
                 }
             }
             Node::Cmp(op, a, b) => cmp_bool(*op, &*a.eval(env)?, &*b.eval(env)?),
+            Node::DurationCmp(op, d) => {
+                let i = env.span.ok_or_else(|| no_span("duration"))?;
+                Ok(order_holds(*op, env.trace.duration_of(i).cmp(d)))
+            }
+            Node::AttrNumCmp {
+                key,
+                op,
+                rhs,
+                general,
+            } => {
+                if let (Some(i), Some(col)) = (env.span, env.trace.str_column(*key)) {
+                    let code = col[i as usize];
+                    if code & 1 == 1 {
+                        let x = crate::trace::int_of_code(code);
+                        let o = match rhs {
+                            Value::Int(y) => Some(x.cmp(y)),
+                            other => (x as f64).partial_cmp(&other.as_f64().unwrap_or(f64::NAN)),
+                        };
+                        return Ok(o.is_some_and(|o| order_holds(*op, o)));
+                    }
+                }
+                general.test(env)
+            }
             _ => ops::truth(self.eval(env)?.as_ref(), "a predicate"),
         }
     }
@@ -951,6 +1071,8 @@ impl Node {
             Node::KindEq(..) => &Node::Field(Field::Kind),
             Node::StatusEq(..) => &Node::Field(Field::Status),
             Node::Not(inner) => return inner.actual(env),
+            Node::AttrNumCmp { general, .. } => return general.actual(env),
+            Node::DurationCmp(..) => &Node::Field(Field::Duration),
             Node::AttrStrEq { key, .. } => {
                 return env
                     .span
@@ -1072,7 +1194,9 @@ impl Node {
             | Node::ServiceEq(..)
             | Node::KindEq(..)
             | Node::StatusEq(..)
-            | Node::AttrStrEq { .. } => Ok(Owned(Value::Bool(self.test(env)?))),
+            | Node::AttrStrEq { .. }
+            | Node::DurationCmp(..)
+            | Node::AttrNumCmp { .. } => Ok(Owned(Value::Bool(self.test(env)?))),
             Node::Neg(a) => ops::negate(&*a.eval(env)?).map(Owned),
             Node::Cmp(op, a, b) => Ok(Owned(Value::Bool(cmp_bool(
                 *op,

@@ -95,13 +95,53 @@ impl<'b> Msg<'b> {
                 self.take(4)?;
                 Val::Fixed32
             }
+            // A (deprecated) group: skipped like any unknown field, as prost does.
+            3 => {
+                self.skip_group(field, 0)?;
+                Val::Fixed32
+            }
             wt => {
                 return Err(TraceError::Protobuf(format!(
-                    "unsupported wire type {wt} (field {field})"
+                    "unexpected wire type {wt} (field {field})"
                 )));
             }
         };
         Ok(Some((field, v)))
+    }
+
+    /// Skips to the end-group tag of `field`, through nested groups (depth-limited).
+    fn skip_group(&mut self, field: u32, depth: usize) -> R<()> {
+        if depth > 100 {
+            return Err(bad("groups nested too deeply"));
+        }
+        loop {
+            if self.pos >= self.buf.len() {
+                return Err(bad("unterminated group"));
+            }
+            let key = self.varint()?;
+            let f = key >> 3;
+            match key & 7 {
+                0 => {
+                    self.varint()?;
+                }
+                1 => {
+                    self.take(8)?;
+                }
+                2 => {
+                    let n = usize::try_from(self.varint()?).map_err(|_| bad("length too large"))?;
+                    self.take(n)?;
+                }
+                5 => {
+                    self.take(4)?;
+                }
+                3 => self.skip_group(
+                    u32::try_from(f).map_err(|_| bad("invalid field number"))?,
+                    depth + 1,
+                )?,
+                4 if f == field as u64 => return Ok(()),
+                _ => return Err(bad("mismatched end of group")),
+            }
+        }
     }
 }
 
@@ -221,7 +261,7 @@ fn span<'b>(
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name: &[u8] = &[];
     let (mut kind, mut start, mut end) = (0i32, 0u64, 0u64);
-    let mut status: &[u8] = &[];
+    let mut statuses: Vec<&[u8]> = Vec::new();
     scratch.attr_fields.clear();
     scratch.event_fields.clear();
     scratch.link_fields.clear();
@@ -240,7 +280,7 @@ fn span<'b>(
             6 => kind = varint_of("kind", v)? as i32,
             7 => start = fixed64_of("start_time_unix_nano", v)?,
             8 => end = fixed64_of("end_time_unix_nano", v)?,
-            15 => status = bytes_of("status", v)?,
+            15 => statuses.push(bytes_of("status", v)?),
             _ => {}
         }
     }
@@ -250,12 +290,15 @@ fn span<'b>(
     };
     let parent_span_id = t.parent_of(&span_id, parent);
     let (mut code, mut message) = (0i32, Cow::Borrowed(""));
-    let mut s = Msg::new(status);
-    while let Some((f, v)) = s.next()? {
-        match f {
-            2 => message = text(bytes_of("status.message", v)?),
-            3 => code = varint_of("status.code", v)? as i32,
-            _ => {}
+    // A message field that occurs twice is merged, as protobuf says (and prost does).
+    for status in statuses {
+        let mut s = Msg::new(status);
+        while let Some((f, v)) = s.next()? {
+            match f {
+                2 => message = text(bytes_of("status.message", v)?),
+                3 => code = varint_of("status.code", v)? as i32,
+                _ => {}
+            }
         }
     }
     let (status, status_message) = Trace::status_of(code, &message);
@@ -389,7 +432,11 @@ fn any_value(strings: &mut Strings, b: &[u8], depth: usize) -> R<Value> {
             (3, Val::Varint(x)) => Value::Int(x as i64),
             (4, Val::Fixed64(x)) => Value::Float(f64::from_bits(x)),
             (5, Val::Bytes(arr)) => {
-                let mut items = Vec::new();
+                // A repeated oneof message of the same kind merges (its values append).
+                let mut items: Vec<Value> = match &out {
+                    Value::List(l) => l.to_vec(),
+                    _ => Vec::new(),
+                };
                 let mut a = Msg::new(arr);
                 while let Some((f, v)) = a.next()? {
                     if f == 1 {
@@ -399,7 +446,10 @@ fn any_value(strings: &mut Strings, b: &[u8], depth: usize) -> R<Value> {
                 Value::List(items.into())
             }
             (6, Val::Bytes(kvl)) => {
-                let mut fields: Vec<(Arc<str>, Value)> = Vec::new();
+                let mut fields: Vec<(Arc<str>, Value)> = match &out {
+                    Value::Object(o) => o.to_vec(),
+                    _ => Vec::new(),
+                };
                 let mut a = Msg::new(kvl);
                 while let Some((f, v)) = a.next()? {
                     if f != 1 {
