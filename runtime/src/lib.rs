@@ -6,3 +6,5 @@
 pub mod cli;
 pub mod files;
 pub mod output;
+pub mod receiver;
+pub mod store;
