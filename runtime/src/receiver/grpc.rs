@@ -8,11 +8,14 @@
 //! What it must not do: log the token, or fail a whole request because some spans are invalid.
 //!
 //! Status codes: a missing or wrong token is `UNAUTHENTICATED`; an undecodable message
-//! `INVALID_ARGUMENT` (tonic's decode error code); a message over the limit after gzip
+//! `INVALID_ARGUMENT` (tonic answers `INTERNAL` for decode errors, which exporters would retry;
+//! [`DecodeErrorIsInvalidArgument`] rewrites that answer); a message over the limit after gzip
 //! decompression `RESOURCE_EXHAUSTED`. tonic reports an *uncompressed* message over the limit as
 //! `OUT_OF_RANGE` before reading it; both mean "too large" to an exporter and neither is retried.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::task::{Context, Poll};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -21,7 +24,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http;
+use tonic::codegen::{BoxFuture, Service};
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -77,7 +84,7 @@ pub(super) async fn serve(
     let service = TraceServiceServer::new(GrpcTraceService::new(store))
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);
-    let service = InterceptedService::new(service, move |request: Request<()>| {
+    let service = InterceptedService::new(DecodeErrorIsInvalidArgument(service), move |request: Request<()>| {
         let authorization = request
             .metadata()
             .get("authorization")
@@ -93,4 +100,48 @@ pub(super) async fn serve(
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .map_err(|error| error.to_string())
+}
+
+/// Wraps the tonic service so that an undecodable request is answered `INVALID_ARGUMENT` (the
+/// OTLP code for "bad data, do not retry") rather than tonic's `INTERNAL`.
+#[derive(Clone, Debug)]
+struct DecodeErrorIsInvalidArgument<S>(S);
+
+impl<S: NamedService> NamedService for DecodeErrorIsInvalidArgument<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for DecodeErrorIsInvalidArgument<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let response = self.0.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            // tonic puts the `Status` of a trailers-only error answer in the extensions.
+            let decode_error = response.extensions().get::<Status>().is_some_and(|status| {
+                status.code() == tonic::Code::Internal
+                    && status.message().starts_with("failed to decode")
+            });
+            if !decode_error {
+                return Ok(response);
+            }
+            let message = response
+                .extensions()
+                .get::<Status>()
+                .map(|status| status.message().to_owned())
+                .unwrap_or_default();
+            Ok(Status::invalid_argument(message).into_http())
+        })
+    }
 }

@@ -208,17 +208,21 @@ fn handle(
             content_type: PROTOBUF,
             body: response.encode_to_vec(),
         },
-        Encoding::Json => match serde_json::to_vec(&response) {
-            Ok(body) => HttpReply {
-                status: StatusCode::OK,
-                content_type: JSON,
-                body,
-            },
-            // Serialising a plain struct of strings and integers cannot fail; answer anyway.
-            Err(_) => HttpReply {
-                status: StatusCode::OK,
-                content_type: JSON,
-                body: b"{}".to_vec(),
+        // Written by hand: OTLP/JSON wants the int64 `rejectedSpans` as a string, which the serde
+        // derive of opentelemetry-proto does not do.
+        Encoding::Json => HttpReply {
+            status: StatusCode::OK,
+            content_type: JSON,
+            body: match response.partial_success {
+                None => b"{}".to_vec(),
+                Some(partial) => serde_json::json!({
+                    "partialSuccess": {
+                        "rejectedSpans": partial.rejected_spans.to_string(),
+                        "errorMessage": partial.error_message,
+                    }
+                })
+                .to_string()
+                .into_bytes(),
             },
         },
     }
