@@ -23,8 +23,8 @@ use opentelemetry_proto::tonic::common::v1::{KeyValue as ProtoKeyValue, any_valu
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{IdGenerator, SdkTracerProvider};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use tbt::receiver::http::handle_export;
 use tbt::receiver::{Receiver, ReceiverConfig, ReceiverError, RunningReceiver};
 use tbt::store::{StoreLimits, TraceId, TraceSnapshot, TraceStore};
@@ -207,7 +207,21 @@ fn assert_checkout_trace(snapshot: &TraceSnapshot, trace_id: [u8; 16]) {
 async fn sdk_round_trip(wire: Wire, gzip: bool) {
     let receiver = start(ReceiverConfig::ephemeral()).await;
     let trace_id = [
-        0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47,
+        0x4b,
+        0xf9,
+        0x2f,
+        0x35,
+        0x77,
+        0xb3,
+        0x4d,
+        0xa6,
+        0xa3,
+        0xce,
+        0x92,
+        0x9d,
+        0x0e,
+        0x0e,
+        0x47,
         wire as u8 + 1,
     ];
     let id = TraceId::from_bytes(&trace_id).unwrap();
@@ -285,11 +299,16 @@ async fn bearer_token_is_required_on_both_protocols() {
         ..ReceiverConfig::ephemeral()
     })
     .await;
-    assert!(!format!("{:?}", ReceiverConfig {
-        bearer_token: Some(token.into()),
-        ..ReceiverConfig::ephemeral()
-    })
-    .contains(token));
+    assert!(
+        !format!(
+            "{:?}",
+            ReceiverConfig {
+                bearer_token: Some(token.into()),
+                ..ReceiverConfig::ephemeral()
+            }
+        )
+        .contains(token)
+    );
 
     // gRPC: missing and wrong token.
     let mut client = TraceServiceClient::connect(receiver.grpc_endpoint().unwrap())
@@ -392,10 +411,7 @@ async fn port_in_use_is_a_clear_error() {
 #[tokio::test]
 async fn shutdown_stops_listening() {
     let receiver = start(ReceiverConfig::ephemeral()).await;
-    let (grpc, http) = (
-        receiver.grpc_addr().unwrap(),
-        receiver.http_addr().unwrap(),
-    );
+    let (grpc, http) = (receiver.grpc_addr().unwrap(), receiver.http_addr().unwrap());
     assert_ne!(grpc.port(), 0);
     assert!(grpc.ip().is_loopback() && http.ip().is_loopback());
     receiver.shutdown().await.unwrap();
@@ -434,21 +450,72 @@ async fn malformed_http_payloads_get_400_and_the_receiver_keeps_serving() {
     let valid = spans_request([9; 16], 3, "").encode_to_vec();
     let truncated = valid[..valid.len() - 5].to_vec();
     let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
-        ("garbage protobuf", "application/x-protobuf", None, b"\xff\xff\xff\xff garbage".to_vec(), 400),
-        ("truncated protobuf", "application/x-protobuf", None, truncated, 400),
-        ("bad JSON", "application/json", None, b"{\"resourceSpans\": [".to_vec(), 400),
-        ("JSON of the wrong shape", "application/json", None, b"{\"resourceSpans\": 5}".to_vec(), 400),
-        ("protobuf sent as JSON", "application/json", None, valid.clone(), 400),
-        ("gzip header, plain body", "application/x-protobuf", Some("gzip"), valid.clone(), 400),
-        ("unsupported content type", "text/plain", None, valid.clone(), 415),
-        ("unsupported content encoding", "application/x-protobuf", Some("br"), valid.clone(), 415),
+        (
+            "garbage protobuf",
+            "application/x-protobuf",
+            None,
+            b"\xff\xff\xff\xff garbage".to_vec(),
+            400,
+        ),
+        (
+            "truncated protobuf",
+            "application/x-protobuf",
+            None,
+            truncated,
+            400,
+        ),
+        (
+            "bad JSON",
+            "application/json",
+            None,
+            b"{\"resourceSpans\": [".to_vec(),
+            400,
+        ),
+        (
+            "JSON of the wrong shape",
+            "application/json",
+            None,
+            b"{\"resourceSpans\": 5}".to_vec(),
+            400,
+        ),
+        (
+            "protobuf sent as JSON",
+            "application/json",
+            None,
+            valid.clone(),
+            400,
+        ),
+        (
+            "gzip header, plain body",
+            "application/x-protobuf",
+            Some("gzip"),
+            valid.clone(),
+            400,
+        ),
+        (
+            "unsupported content type",
+            "text/plain",
+            None,
+            valid.clone(),
+            415,
+        ),
+        (
+            "unsupported content encoding",
+            "application/x-protobuf",
+            Some("br"),
+            valid.clone(),
+            415,
+        ),
     ];
     for (what, content_type, encoding, body, expected) in cases {
         let (status, body) = post(&url, content_type, encoding, body).await;
         assert_eq!(status, expected, "{what}");
         if content_type == "application/json" {
             let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(error["code"], 3, "{what}: google.rpc.Status INVALID_ARGUMENT");
+            assert_eq!(
+                error["code"], 3,
+                "{what}: google.rpc.Status INVALID_ARGUMENT"
+            );
             assert!(!error["message"].as_str().unwrap().is_empty());
         }
         // The next valid request still succeeds.
@@ -537,7 +604,13 @@ async fn oversize_and_gzip_bomb_bodies_are_refused() {
 
     let (status, _) = post(&url, "application/x-protobuf", None, big.clone()).await;
     assert_eq!(status, 413, "oversize body");
-    let (status, _) = post(&url, "application/x-protobuf", Some("gzip"), bomb_gz.clone()).await;
+    let (status, _) = post(
+        &url,
+        "application/x-protobuf",
+        Some("gzip"),
+        bomb_gz.clone(),
+    )
+    .await;
     assert_eq!(status, 413, "gzip bomb");
     let (status, _) = post(&url, "application/json", Some("gzip"), bomb_gz.clone()).await;
     assert_eq!(status, 413, "gzip bomb labelled JSON");
@@ -592,10 +665,19 @@ async fn invalid_ids_are_rejected_as_partial_success() {
     assert!(!partial.error_message.is_empty());
 
     let url = format!("{}/v1/traces", receiver.http_endpoint().unwrap());
-    let (status, body) = post(&url, "application/json", None, serde_json::to_vec(&request).unwrap()).await;
+    let (status, body) = post(
+        &url,
+        "application/json",
+        None,
+        serde_json::to_vec(&request).unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     let response: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(response["partialSuccess"]["rejectedSpans"], "2", "{response}");
+    assert_eq!(
+        response["partialSuccess"]["rejectedSpans"], "2",
+        "{response}"
+    );
     assert_eq!(receiver.store().stats().spans, 2);
     receiver.shutdown().await.unwrap();
 }
@@ -637,14 +719,23 @@ async fn otlp_json_as_in_the_specification() {
     let snapshot = receiver.store().get(id).expect("stored");
     let (resource, scope, span) = snapshot.spans().next().unwrap();
     assert_eq!(
-        attribute(&resource.resource.as_ref().unwrap().attributes, "service.name"),
+        attribute(
+            &resource.resource.as_ref().unwrap().attributes,
+            "service.name"
+        ),
         Some(&any_value::Value::StringValue("my.service".into()))
     );
     assert_eq!(scope.scope.as_ref().unwrap().version, "1.0.0");
-    assert_eq!(span.span_id, [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]);
+    assert_eq!(
+        span.span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
+    );
     assert_eq!(span.kind, 2);
     assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
-    assert_eq!(attribute(&span.attributes, "retries"), Some(&any_value::Value::IntValue(3)));
+    assert_eq!(
+        attribute(&span.attributes, "retries"),
+        Some(&any_value::Value::IntValue(3))
+    );
     assert_eq!(span.status.as_ref().unwrap().code, 1);
     receiver.shutdown().await.unwrap();
 }

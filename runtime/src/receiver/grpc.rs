@@ -84,20 +84,26 @@ pub(super) async fn serve(
     let service = TraceServiceServer::new(GrpcTraceService::new(store))
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);
-    let service = InterceptedService::new(DecodeErrorIsInvalidArgument(service), move |request: Request<()>| {
-        let authorization = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.as_bytes());
-        if auth.allows(authorization) {
-            Ok(request)
-        } else {
-            Err(Status::unauthenticated("missing or wrong bearer token"))
-        }
-    });
+    let service = InterceptedService::new(
+        DecodeErrorIsInvalidArgument(service),
+        move |request: Request<()>| {
+            let authorization = request
+                .metadata()
+                .get("authorization")
+                .map(|value| value.as_bytes());
+            if auth.allows(authorization) {
+                Ok(request)
+            } else {
+                Err(Status::unauthenticated("missing or wrong bearer token"))
+            }
+        },
+    );
     tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
         .map_err(|error| error.to_string())
 }

@@ -233,8 +233,9 @@ pub fn decode(encoding: Encoding, payload: &[u8]) -> Result<ExportTraceServiceRe
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(payload)
             .map_err(|error| format!("invalid OTLP protobuf: {error}")),
-        Encoding::Json => serde_json::from_slice(payload)
-            .map_err(|error| format!("invalid OTLP JSON: {error}")),
+        Encoding::Json => {
+            serde_json::from_slice(payload).map_err(|error| format!("invalid OTLP JSON: {error}"))
+        }
     }
 }
 
@@ -303,11 +304,11 @@ async fn export(State(state): State<HttpState>, request: Request) -> HttpReply {
         Ok(body) => body,
         Err(error) => {
             let error = error.into_inner();
-            let over_limit = std::iter::successors(
-                Some(&*error as &(dyn std::error::Error + 'static)),
-                |e| e.source(),
-            )
-            .any(|e| e.is::<LengthLimitError>());
+            let over_limit =
+                std::iter::successors(Some(&*error as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<LengthLimitError>());
             if over_limit {
                 return too_large(encoding, state.max_request_bytes);
             }

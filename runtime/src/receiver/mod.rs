@@ -24,15 +24,11 @@ use tokio::task::JoinHandle;
 use crate::store::TraceStore;
 
 /// Default OTLP/gRPC address.
-pub const DEFAULT_GRPC_ADDR: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-    4317,
-);
+pub const DEFAULT_GRPC_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 4317);
 /// Default OTLP/HTTP address.
-pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-    4318,
-);
+pub const DEFAULT_HTTP_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 4318);
 /// Default limit of a request body, after decompression: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
 
@@ -137,13 +133,19 @@ impl fmt::Display for ReceiverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReceiverError::AddrInUse { addr, protocol } => {
-                write!(f, "{addr} is already in use (wanted by the {protocol} receiver)")
+                write!(
+                    f,
+                    "{addr} is already in use (wanted by the {protocol} receiver)"
+                )
             }
             ReceiverError::Bind {
                 addr,
                 protocol,
                 source,
-            } => write!(f, "cannot listen on {addr} for the {protocol} receiver: {source}"),
+            } => write!(
+                f,
+                "cannot listen on {addr} for the {protocol} receiver: {source}"
+            ),
             ReceiverError::Serve { protocol, message } => {
                 write!(f, "the {protocol} receiver failed: {message}")
             }
@@ -243,10 +245,12 @@ async fn bind(addr: SocketAddr, protocol: Protocol) -> Result<TcpListener, Recei
 }
 
 fn local_addr(listener: &TcpListener, protocol: Protocol) -> Result<SocketAddr, ReceiverError> {
-    listener.local_addr().map_err(|source| ReceiverError::Serve {
-        protocol,
-        message: format!("cannot read the bound address: {source}"),
-    })
+    listener
+        .local_addr()
+        .map_err(|source| ReceiverError::Serve {
+            protocol,
+            message: format!("cannot read the bound address: {source}"),
+        })
 }
 
 struct Server {
