@@ -52,7 +52,39 @@ fn main() {
     });
 }
 
+/// Single-threaded CPU cost of the server-side steps, without the network: decoding a request and
+/// storing it. Shows where time goes on a loaded machine.
+fn cpu_profile() {
+    let store = TraceStore::new(StoreLimits {
+        max_spans: usize::MAX,
+        max_bytes: usize::MAX,
+    });
+    let mut template = template_request();
+    let rounds = 200u64;
+    let encoded: Vec<Vec<u8>> = (0..rounds)
+        .map(|r| patch_ids(&mut template, 1 << 40 | r).encode_to_vec())
+        .collect();
+    let mut decode = Duration::ZERO;
+    let mut ingest = Duration::ZERO;
+    for bytes in &encoded {
+        let started = Instant::now();
+        let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+        decode += started.elapsed();
+        let started = Instant::now();
+        store.ingest(request);
+        ingest += started.elapsed();
+    }
+    let spans = (rounds as usize * SPANS_PER_BATCH) as f64;
+    println!("single-thread CPU per span (no network)");
+    println!("  decode      {:.0} ns", decode.as_nanos() as f64 / spans);
+    println!(
+        "  ingest      {:.0} ns (group, re-encode, index)",
+        ingest.as_nanos() as f64 / spans
+    );
+}
+
 async fn run(batches: usize, tasks: usize) {
+    cpu_profile();
     let rss_before = memory("VmRSS:");
     let store = TraceStore::new(StoreLimits {
         max_spans: usize::MAX,

@@ -32,6 +32,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use tokio::sync::watch;
 
+mod wire;
+
+pub use wire::WireError;
+
 /// A 16-byte OpenTelemetry trace id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TraceId(pub [u8; 16]);
@@ -293,79 +297,92 @@ impl TraceStore {
     /// Stores every valid span of `request` under its trace id, with its resource and scope, wakes
     /// the subscribers of the traces touched, then evicts unsubscribed traces if a limit is exceeded.
     pub fn ingest(&self, request: ExportTraceServiceRequest) -> IngestStats {
+        // One path for both entry points: the encoded one is the fast one, and it splits by
+        // resource and scope exactly. Encoding a decoded request costs little next to decoding it.
+        let encoded = request.encode_to_vec();
+        self.ingest_encoded(&encoded).unwrap_or_else(|error| {
+            let rejected_spans = request
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum();
+            IngestStats {
+                rejected_spans,
+                rejection: Some(format!("invalid request: {}", error.0)),
+                ..IngestStats::default()
+            }
+        })
+    }
+
+    /// Like [`TraceStore::ingest`], from an encoded `ExportTraceServiceRequest` (the body of an
+    /// OTLP/gRPC or OTLP/HTTP protobuf request): validates it against the OTLP trace schema and
+    /// copies each trace's spans without decoding them, several times faster than decoding.
+    /// A malformed request is refused whole, with nothing stored.
+    pub fn ingest_encoded(&self, request: &[u8]) -> Result<IngestStats, WireError> {
+        let resources = wire::split_request(request)?;
         let mut stats = IngestStats::default();
-        let mut chunks: HashMap<TraceId, (ResourceSpans, usize)> = HashMap::new();
-        for resource_spans in request.resource_spans {
-            let ResourceSpans {
-                resource,
-                scope_spans,
-                schema_url,
-            } = resource_spans;
-            for scope_spans in scope_spans {
-                let ScopeSpans {
-                    scope,
-                    spans,
-                    schema_url: scope_schema_url,
-                } = scope_spans;
-                for span in spans {
-                    let Some(trace_id) = TraceId::from_bytes(&span.trace_id) else {
+        let mut by_trace: HashMap<TraceId, Vec<(usize, usize, &wire::SpanRef)>> = HashMap::new();
+        for (ri, resource) in resources.iter().enumerate() {
+            for (si, scope) in resource.scopes.iter().enumerate() {
+                for span in &scope.spans {
+                    let name = || String::from_utf8_lossy(&request[span.name.clone()]).into_owned();
+                    let Some(trace_id) = TraceId::from_bytes(&request[span.trace_id.clone()])
+                    else {
                         stats.rejected_spans += 1;
                         stats.rejection = Some(format!(
                             "span {:?}: trace id must be 16 bytes, not all zero (got {})",
-                            span.name,
+                            name(),
                             span.trace_id.len()
                         ));
                         continue;
                     };
-                    if span.span_id.len() != 8 || span.span_id == [0; 8] {
+                    let span_id = &request[span.span_id.clone()];
+                    if span_id.len() != 8 || span_id == [0; 8] {
                         stats.rejected_spans += 1;
                         stats.rejection = Some(format!(
                             "span {:?}: span id must be 8 bytes, not all zero (got {})",
-                            span.name,
-                            span.span_id.len()
+                            name(),
+                            span_id.len()
                         ));
                         continue;
                     }
-                    let (chunk, count) = chunks.entry(trace_id).or_insert_with(|| {
-                        (
-                            ResourceSpans {
-                                resource: resource.clone(),
-                                scope_spans: Vec::new(),
-                                schema_url: schema_url.clone(),
-                            },
-                            0,
-                        )
-                    });
-                    // Spans of one scope are contiguous in the request, so the scope we are filling
-                    // is the last one unless this span starts a new scope for this trace.
-                    let same_scope = chunk
-                        .scope_spans
-                        .last()
-                        .is_some_and(|s| s.scope == scope && s.schema_url == scope_schema_url);
-                    if !same_scope {
-                        chunk.scope_spans.push(ScopeSpans {
-                            scope: scope.clone(),
-                            spans: Vec::new(),
-                            schema_url: scope_schema_url.clone(),
-                        });
-                    }
-                    if let Some(last) = chunk.scope_spans.last_mut() {
-                        last.spans.push(span);
-                    }
-                    *count += 1;
+                    by_trace.entry(trace_id).or_default().push((ri, si, span));
                 }
             }
         }
-        stats.traces_touched = chunks.len();
-        stats.accepted_spans = chunks.values().map(|(_, count)| count).sum();
-        if chunks.is_empty() {
-            return stats;
+        stats.traces_touched = by_trace.len();
+        let mut encoded = Vec::with_capacity(by_trace.len());
+        for (trace_id, spans) in by_trace {
+            stats.accepted_spans += spans.len();
+            // Spans are in request order, so each resource's (and scope's) spans are contiguous.
+            let mut rest = spans.as_slice();
+            while let Some(&(ri, _, _)) = rest.first() {
+                let end = rest.iter().position(|s| s.0 != ri).unwrap_or(rest.len());
+                let (same_resource, tail) = rest.split_at(end);
+                rest = tail;
+                let mut scopes: Vec<(&wire::ScopeRef, Vec<&wire::SpanRef>)> = Vec::new();
+                let mut current = usize::MAX;
+                for &(_, si, span) in same_resource {
+                    if si != current {
+                        scopes.push((&resources[ri].scopes[si], Vec::new()));
+                        current = si;
+                    }
+                    if let Some((_, spans)) = scopes.last_mut() {
+                        spans.push(span);
+                    }
+                }
+                let bytes = wire::encode_resource_spans(request, &resources[ri], &scopes);
+                encoded.push((trace_id, Bytes::from(bytes), same_resource.len()));
+            }
         }
-        // Encode outside the lock: this is the expensive part of an ingest.
-        let encoded: Vec<(TraceId, Bytes, usize)> = chunks
-            .into_iter()
-            .map(|(trace_id, (chunk, count))| (trace_id, Bytes::from(chunk.encode_to_vec()), count))
-            .collect();
+        if !encoded.is_empty() {
+            self.insert_chunks(encoded);
+        }
+        Ok(stats)
+    }
+
+    fn insert_chunks(&self, encoded: Vec<(TraceId, Bytes, usize)>) {
         let now = Instant::now();
         let mut index = self.shared.lock();
         for (trace_id, bytes, count) in encoded {
@@ -384,7 +401,6 @@ impl TraceStore {
         }
         let limits = self.shared.limits;
         index.evict(&limits);
-        stats
     }
 
     /// Subscribes to `trace_id`, whether or not any of its spans arrived yet. While the returned

@@ -449,7 +449,8 @@ async fn malformed_http_payloads_get_400_and_the_receiver_keeps_serving() {
     let url = format!("{}/v1/traces", receiver.http_endpoint().unwrap());
     let valid = spans_request([9; 16], 3, "").encode_to_vec();
     let truncated = valid[..valid.len() - 5].to_vec();
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         (
             "garbage protobuf",
             "application/x-protobuf",
@@ -852,5 +853,84 @@ proptest! {
         headers.insert("content-type", "application/json".parse().unwrap());
         let reply = handle_export(&store, &headers, body.as_bytes(), 1 << 20, None);
         prop_assert!([200, 400].contains(&reply.status.as_u16()), "{}", reply.status);
+    }
+}
+
+/// The zero-copy path stores exactly what the decoding path stores.
+#[test]
+fn encoded_and_decoded_ingest_agree() {
+    let mut request = spans_request([1; 16], 3, " padded");
+    let mut other = spans_request([2; 16], 2, "");
+    other.resource_spans[0].resource = Some(opentelemetry_proto::tonic::resource::v1::Resource {
+        attributes: vec![ProtoKeyValue {
+            key: "service.name".into(),
+            value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(any_value::Value::StringValue("svc".into())),
+            }),
+            ..ProtoKeyValue::default()
+        }],
+        ..Default::default()
+    });
+    other.resource_spans[0].schema_url = "https://opentelemetry.io/schemas/1.26.0".into();
+    other.resource_spans[0].scope_spans[0].schema_url = "scope-schema".into();
+    request.resource_spans.extend(other.resource_spans);
+    request.resource_spans[0].scope_spans[0].spans[1].trace_id = vec![2; 16];
+    request.resource_spans[0].scope_spans[0].spans[2].span_id = vec![0; 8];
+    let decoded = TraceStore::default();
+    let encoded = TraceStore::default();
+    let a = decoded.ingest(request.clone());
+    let b = encoded.ingest_encoded(&request.encode_to_vec()).unwrap();
+    assert_eq!(a.accepted_spans, b.accepted_spans);
+    assert_eq!(a.rejected_spans, 1);
+    assert_eq!(a.rejected_spans, b.rejected_spans);
+    assert_eq!(a.traces_touched, b.traces_touched);
+    for id in [[1; 16], [2; 16]] {
+        let id = TraceId::from_bytes(&id).unwrap();
+        let (mut x, mut y) = (decoded.get(id).unwrap(), encoded.get(id).unwrap());
+        x.last_arrival = None;
+        y.last_arrival = None;
+        assert_eq!(x, y);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Whatever the zero-copy validator accepts, prost decodes, and the stored spans decode too.
+    #[test]
+    fn wire_validation_is_never_laxer_than_prost(
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let store = TraceStore::default();
+        if store.ingest_encoded(&body).is_ok() {
+            prop_assert!(ExportTraceServiceRequest::decode(body.as_slice()).is_ok());
+            for id in store.trace_ids() {
+                let snapshot = store.get(id).unwrap();
+                prop_assert_eq!(snapshot.spans().count(), snapshot.span_count);
+            }
+        }
+    }
+
+    /// Mutations of a valid request: validator and prost agree on acceptance.
+    #[test]
+    fn wire_validation_agrees_with_prost_on_damaged_requests(
+        position in any::<proptest::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let mut body = spans_request([3; 16], 2, "é").encode_to_vec();
+        let i = position.index(body.len());
+        body[i] = byte;
+        body.truncate(cut.index(body.len() + 1));
+        let store = TraceStore::default();
+        let ours = store.ingest_encoded(&body).is_ok();
+        let prost = ExportTraceServiceRequest::decode(body.as_slice()).is_ok();
+        prop_assert_eq!(ours, prost);
+        if ours {
+            for id in store.trace_ids() {
+                let snapshot = store.get(id).unwrap();
+                prop_assert_eq!(snapshot.spans().count(), snapshot.span_count);
+            }
+        }
     }
 }

@@ -3,13 +3,14 @@
 //! Why it exists: gRPC is the default protocol of most OpenTelemetry SDKs. tonic does the HTTP/2,
 //! framing, gzip decompression and the decompressed-size limit; this module adds the bearer-token
 //! check (an interceptor, so unauthenticated bodies are never decoded) and maps export results to
-//! OTLP responses (partial success when spans are rejected).
+//! OTLP responses (partial success when spans are rejected). The service is written by hand rather
+//! than generated so that the request arrives as raw bytes: the store validates and splits them
+//! without decoding (see `store::wire`), which is what makes the ingest rate.
 //!
 //! What it must not do: log the token, or fail a whole request because some spans are invalid.
 //!
 //! Status codes: a missing or wrong token is `UNAUTHENTICATED`; an undecodable message
-//! `INVALID_ARGUMENT` (tonic answers `INTERNAL` for decode errors, which exporters would retry;
-//! [`DecodeErrorIsInvalidArgument`] rewrites that answer); a message over the limit after gzip
+//! `INVALID_ARGUMENT` with the reason; a message over the limit after gzip
 //! decompression `RESOURCE_EXHAUSTED`. tonic reports an *uncompressed* message over the limit as
 //! `OUT_OF_RANGE` before reading it; both mean "too large" to an exporter and neither is retried.
 
@@ -17,18 +18,16 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use tokio::net::TcpListener;
 use tonic::body::Body;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
 use tonic::codegen::http;
 use tonic::codegen::{BoxFuture, Service};
-use tonic::server::NamedService;
+use tonic::server::{NamedService, UnaryService};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -36,29 +35,8 @@ use tonic::{Request, Response, Status};
 use super::Auth;
 use crate::store::{IngestStats, TraceStore};
 
-/// The `TraceService` implementation writing into a [`TraceStore`].
-#[derive(Clone, Debug)]
-pub struct GrpcTraceService {
-    store: TraceStore,
-}
-
-impl GrpcTraceService {
-    /// A service writing into `store`.
-    pub fn new(store: TraceStore) -> Self {
-        GrpcTraceService { store }
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for GrpcTraceService {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let stats = self.store.ingest(request.into_inner());
-        Ok(Response::new(export_response(stats)))
-    }
-}
+/// The gRPC path of the OTLP trace export method.
+pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// The OTLP response for an ingest: empty on full success, `partial_success` when spans were
 /// rejected.
@@ -74,6 +52,105 @@ pub(crate) fn export_response(stats: IngestStats) -> ExportTraceServiceResponse 
     }
 }
 
+/// `opentelemetry.proto.collector.trace.v1.TraceService` writing into a [`TraceStore`]. A tower
+/// service for tonic's router; requests are handled as raw bytes.
+#[derive(Clone, Debug)]
+pub struct GrpcTraceService {
+    store: TraceStore,
+    max_request_bytes: usize,
+}
+
+impl GrpcTraceService {
+    /// A service writing into `store`, refusing messages over `max_request_bytes` (decompressed).
+    pub fn new(store: TraceStore, max_request_bytes: usize) -> Self {
+        GrpcTraceService {
+            store,
+            max_request_bytes,
+        }
+    }
+}
+
+impl NamedService for GrpcTraceService {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+struct Export(TraceStore);
+
+impl UnaryService<Bytes> for Export {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<Response<ExportTraceServiceResponse>, Status>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let stats = store.ingest_encoded(request.get_ref()).map_err(|error| {
+                Status::invalid_argument(format!("invalid OTLP protobuf: {}", error.0))
+            })?;
+            Ok(Response::new(export_response(stats)))
+        })
+    }
+}
+
+impl Service<http::Request<Body>> for GrpcTraceService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != EXPORT_PATH {
+            return Box::pin(async {
+                Ok(Status::unimplemented("only TraceService/Export is served").into_http())
+            });
+        }
+        let store = self.store.clone();
+        let max = self.max_request_bytes;
+        Box::pin(async move {
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(Export(store), request).await)
+        })
+    }
+}
+
+/// Hands the request message over as bytes and encodes the response with prost.
+#[derive(Clone, Copy, Debug, Default)]
+struct RawRequestCodec;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RawDecoder;
+
+impl Codec for RawRequestCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = tonic_prost::ProstEncoder<ExportTraceServiceResponse>;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
 pub(super) async fn serve(
     listener: TcpListener,
     store: TraceStore,
@@ -81,23 +158,18 @@ pub(super) async fn serve(
     max_request_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let service = TraceServiceServer::new(GrpcTraceService::new(store))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_request_bytes);
-    let service = InterceptedService::new(
-        DecodeErrorIsInvalidArgument(service),
-        move |request: Request<()>| {
-            let authorization = request
-                .metadata()
-                .get("authorization")
-                .map(|value| value.as_bytes());
-            if auth.allows(authorization) {
-                Ok(request)
-            } else {
-                Err(Status::unauthenticated("missing or wrong bearer token"))
-            }
-        },
-    );
+    let service = GrpcTraceService::new(store, max_request_bytes);
+    let service = InterceptedService::new(service, move |request: Request<()>| {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.as_bytes());
+        if auth.allows(authorization) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated("missing or wrong bearer token"))
+        }
+    });
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(
@@ -106,48 +178,4 @@ pub(super) async fn serve(
         )
         .await
         .map_err(|error| error.to_string())
-}
-
-/// Wraps the tonic service so that an undecodable request is answered `INVALID_ARGUMENT` (the
-/// OTLP code for "bad data, do not retry") rather than tonic's `INTERNAL`.
-#[derive(Clone, Debug)]
-struct DecodeErrorIsInvalidArgument<S>(S);
-
-impl<S: NamedService> NamedService for DecodeErrorIsInvalidArgument<S> {
-    const NAME: &'static str = S::NAME;
-}
-
-impl<S> Service<http::Request<Body>> for DecodeErrorIsInvalidArgument<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let response = self.0.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            // tonic puts the `Status` of a trailers-only error answer in the extensions.
-            let decode_error = response.extensions().get::<Status>().is_some_and(|status| {
-                status.code() == tonic::Code::Internal
-                    && status.message().starts_with("failed to decode")
-            });
-            if !decode_error {
-                return Ok(response);
-            }
-            let message = response
-                .extensions()
-                .get::<Status>()
-                .map(|status| status.message().to_owned())
-                .unwrap_or_default();
-            Ok(Status::invalid_argument(message).into_http())
-        })
-    }
 }

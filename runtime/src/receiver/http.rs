@@ -190,8 +190,14 @@ fn handle(
     if payload.len() > max_request_bytes {
         return too_large(encoding, max_request_bytes);
     }
-    let request = match decode(encoding, payload) {
-        Ok(request) => request,
+    let stats = match encoding {
+        Encoding::Protobuf => store
+            .ingest_encoded(payload)
+            .map_err(|error| format!("invalid OTLP protobuf: {}", error.0)),
+        Encoding::Json => decode(encoding, payload).map(|request| store.ingest(request)),
+    };
+    let stats = match stats {
+        Ok(stats) => stats,
         Err(reason) => {
             return error_reply(
                 StatusCode::BAD_REQUEST,
@@ -201,7 +207,7 @@ fn handle(
             );
         }
     };
-    let response = export_response(store.ingest(request));
+    let response = export_response(stats);
     match encoding {
         Encoding::Protobuf => HttpReply {
             status: StatusCode::OK,
