@@ -9,3 +9,5 @@ pub mod output;
 pub mod report;
 pub mod run;
 pub mod scheduler;
+pub mod receiver;
+pub mod store;
