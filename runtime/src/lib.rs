@@ -7,3 +7,4 @@ pub mod cli;
 pub mod files;
 pub mod output;
 pub mod scheduler;
+pub mod trigger;
