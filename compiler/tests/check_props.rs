@@ -9,8 +9,14 @@ use tbt_compiler::compile::{MemoryLoader, Options, compile};
 fn corpus() -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
-    for dir in [root.join("tests/ui/ok"), root.join("../examples/quickstart"), root.join("../stdlib")] {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+    for dir in [
+        root.join("tests/ui/ok"),
+        root.join("../examples/quickstart"),
+        root.join("../stdlib"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             if e.path().extension().is_some_and(|x| x == "tbt") {
                 out.push(std::fs::read_to_string(e.path()).expect("readable"));
@@ -29,9 +35,45 @@ enum Edit {
 }
 
 const SNIPPETS: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", "\"", "${", "=", "==", ">", ">>", "~>", "|", "??", ":first", ":nth(",
-    "\n", "test", "step", "expect", "trigger", "let", "after", "no", "by", "span", "count", "import \"std/http\"",
-    "#", "##", "r\"", "\"\"\"", "1ms", "99999999999999999999", "\u{0}", "é", "::", ";",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\"",
+    "${",
+    "=",
+    "==",
+    ">",
+    ">>",
+    "~>",
+    "|",
+    "??",
+    ":first",
+    ":nth(",
+    "\n",
+    "test",
+    "step",
+    "expect",
+    "trigger",
+    "let",
+    "after",
+    "no",
+    "by",
+    "span",
+    "count",
+    "import \"std/http\"",
+    "#",
+    "##",
+    "r\"",
+    "\"\"\"",
+    "1ms",
+    "99999999999999999999",
+    "\u{0}",
+    "é",
+    "::",
+    ";",
 ];
 
 fn edit() -> impl Strategy<Value = Edit> {

@@ -7,7 +7,8 @@ use tbt_compiler::compile::{MemoryLoader, Options, compile};
 use tbt_compiler::render::render_plain;
 
 fn doc() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md")).expect("docs/language.md")
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md"))
+        .expect("docs/language.md")
 }
 
 fn examples(doc: &str) -> Vec<(usize, String)> {
@@ -37,14 +38,25 @@ fn every_example_compiles_cleanly() {
     let mut failures = Vec::new();
     for (line, src) in &examples {
         let mut loader = MemoryLoader::default();
-        let c = compile(vec![(format!("language.md:{line}"), src.as_bytes().to_vec())], &mut loader, &Options::default());
+        let c = compile(
+            vec![(format!("language.md:{line}"), src.as_bytes().to_vec())],
+            &mut loader,
+            &Options::default(),
+        );
         if !c.diagnostics.is_empty() {
-            failures.push(format!("example at docs/language.md:{line}:\n{}", render_plain(&c.sources, &c.diagnostics)));
+            failures.push(format!(
+                "example at docs/language.md:{line}:\n{}",
+                render_plain(&c.sources, &c.diagnostics)
+            ));
         }
         match tbt_compiler::format::format(src) {
             Ok(f) if f == *src => {}
-            Ok(f) => failures.push(format!("example at docs/language.md:{line} is not in `tbt fmt` layout; formatted:\n{f}")),
-            Err(_) => failures.push(format!("example at docs/language.md:{line} does not format")),
+            Ok(f) => failures.push(format!(
+                "example at docs/language.md:{line} is not in `tbt fmt` layout; formatted:\n{f}"
+            )),
+            Err(_) => failures.push(format!(
+                "example at docs/language.md:{line} does not format"
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -54,12 +66,23 @@ fn every_example_compiles_cleanly() {
 fn every_builtin_is_documented() {
     let doc = doc();
     for f in FUNCTIONS {
-        assert!(doc.contains(&format!("`{}(", f.name)), "function `{}` is not in docs/language.md", f.name);
+        assert!(
+            doc.contains(&format!("`{}(", f.name)),
+            "function `{}` is not in docs/language.md",
+            f.name
+        );
     }
     for f in SPAN_FIELDS {
-        assert!(doc.contains(&format!("`{}`", f.name)), "span field `{}` is not in docs/language.md", f.name);
+        assert!(
+            doc.contains(&format!("`{}`", f.name)),
+            "span field `{}` is not in docs/language.md",
+            f.name
+        );
     }
     for (p, _) in PSEUDO_CLASSES {
-        assert!(doc.contains(&format!("`:{p}")), "pseudo-class `:{p}` is not in docs/language.md");
+        assert!(
+            doc.contains(&format!("`:{p}")),
+            "pseudo-class `:{p}` is not in docs/language.md"
+        );
     }
 }

@@ -66,11 +66,18 @@ pub async fn run<N: Send + Sync + 'static, E>(
 ) -> Vec<Outcome> {
     let n = graph.node_count();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut waiting: Vec<usize> = graph.node_indices().map(|i| graph.neighbors_directed(i, Direction::Incoming).count()).collect();
+    let mut waiting: Vec<usize> = graph
+        .node_indices()
+        .map(|i| graph.neighbors_directed(i, Direction::Incoming).count())
+        .collect();
     let slots = Arc::new(Semaphore::new(jobs.max(1)));
     let mut running: JoinSet<(NodeIndex, Outcome)> = JoinSet::new();
-    let mut task_nodes: std::collections::HashMap<tokio::task::Id, NodeIndex> = std::collections::HashMap::new();
-    let mut ready: Vec<NodeIndex> = graph.node_indices().filter(|i| waiting[i.index()] == 0).collect();
+    let mut task_nodes: std::collections::HashMap<tokio::task::Id, NodeIndex> =
+        std::collections::HashMap::new();
+    let mut ready: Vec<NodeIndex> = graph
+        .node_indices()
+        .filter(|i| waiting[i.index()] == 0)
+        .collect();
     // Start in plan order: node indices follow tests and steps as written.
     ready.reverse();
     let mut cancelled = *cancel.borrow();
@@ -124,11 +131,19 @@ pub async fn run<N: Send + Sync + 'static, E>(
             }
         }
     }
-    outcomes.into_iter().map(|o| o.unwrap_or_else(|| Outcome::Skipped("skipped: the run was stopped".into()))).collect()
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::Skipped("skipped: the run was stopped".into())))
+        .collect()
 }
 
 /// Marks `start` and everything reachable from it as skipped (keeping outcomes already known).
-fn skip_descendants<N, E>(graph: &DiGraph<N, E>, start: NodeIndex, reason: &str, outcomes: &mut [Option<Outcome>]) {
+fn skip_descendants<N, E>(
+    graph: &DiGraph<N, E>,
+    start: NodeIndex,
+    reason: &str,
+    outcomes: &mut [Option<Outcome>],
+) {
     let mut stack = vec![start];
     while let Some(n) = stack.pop() {
         if outcomes[n.index()].is_some() {

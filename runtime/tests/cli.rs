@@ -265,7 +265,11 @@ fn fmt_check_lists_files_that_would_change_and_fmt_rewrites_them() {
     let o = tbt(d.path(), &["fmt", "--check", "."]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(stdout(&o), "a.tbt\n");
-    assert_eq!(std::fs::read_to_string(d.path().join("a.tbt")).expect("read"), messy, "--check changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("a.tbt")).expect("read"),
+        messy,
+        "--check changes nothing"
+    );
     let o = tbt(d.path(), &["fmt", "."]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let formatted = std::fs::read_to_string(d.path().join("a.tbt")).expect("read");
@@ -273,7 +277,11 @@ fn fmt_check_lists_files_that_would_change_and_fmt_rewrites_them() {
         formatted,
         "test t {\n  trigger http GET \"http://127.0.0.1:8080/\" # why\n  expect span[name == \"GET /\"] {\n    count == 1\n  }\n}\n"
     );
-    assert_eq!(std::fs::read_to_string(d.path().join("ok.tbt")).expect("read"), GOOD, "formatted files are untouched");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("ok.tbt")).expect("read"),
+        GOOD,
+        "formatted files are untouched"
+    );
     let o = tbt(d.path(), &["fmt", "--check", "."]);
     assert_eq!(o.status.code(), Some(0), "idempotent: {}", stdout(&o));
 }
@@ -285,7 +293,10 @@ fn fmt_leaves_a_file_with_syntax_errors_untouched() {
     let o = tbt(d.path(), &["fmt", "--color", "never", "broken.tbt"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("error[TBT0002]"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(d.path().join("broken.tbt")).expect("read"), broken);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("broken.tbt")).expect("read"),
+        broken
+    );
 }
 
 #[test]
@@ -295,10 +306,30 @@ fn deprecated_attribute_severity_is_configurable() {
     let o = tbt(d.path(), &["check", "--color", "never", "old.tbt"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("warning[TBT0305]"), "{}", stderr(&o));
-    let o = tbt(d.path(), &["check", "--color", "never", "--deprecated-attributes", "off", "old.tbt"]);
+    let o = tbt(
+        d.path(),
+        &[
+            "check",
+            "--color",
+            "never",
+            "--deprecated-attributes",
+            "off",
+            "old.tbt",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0));
     assert!(!stderr(&o).contains("TBT0305"), "{}", stderr(&o));
-    let o = tbt(d.path(), &["check", "--color", "never", "--deprecated-attributes", "error", "old.tbt"]);
+    let o = tbt(
+        d.path(),
+        &[
+            "check",
+            "--color",
+            "never",
+            "--deprecated-attributes",
+            "error",
+            "old.tbt",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("error[TBT0305]"), "{}", stderr(&o));
 }

@@ -109,7 +109,10 @@ async fn runs_every_node_after_its_prerequisites() {
     assert!(out.iter().all(Outcome::is_passed), "{out:?}");
     let log = log.lock().expect("log").clone();
     let pos = |i| log.iter().position(|&x| x == i).expect("ran");
-    assert!(pos(0) < pos(1) && pos(0) < pos(2) && pos(1) < pos(3) && pos(2) < pos(3), "{log:?}");
+    assert!(
+        pos(0) < pos(1) && pos(0) < pos(2) && pos(1) < pos(3) && pos(2) < pos(3),
+        "{log:?}"
+    );
 }
 
 #[tokio::test]
@@ -117,14 +120,25 @@ async fn a_failure_skips_exactly_its_dependents_with_the_reason() {
     // 0 -> 1 -> 2, and an independent 3.
     let mut g = chain(3);
     g.add_node(());
-    let (r, log) = recorder(vec![Behaviour::Pass, Behaviour::Fail, Behaviour::Pass, Behaviour::Pass]);
+    let (r, log) = recorder(vec![
+        Behaviour::Pass,
+        Behaviour::Fail,
+        Behaviour::Pass,
+        Behaviour::Pass,
+    ]);
     let (_tx, rx) = watch::channel(false);
     let out = run(&g, r, 2, rx).await;
     assert_eq!(out[0], Outcome::Passed);
     assert_eq!(out[1], Outcome::Failed("boom".into()));
-    assert_eq!(out[2], Outcome::Skipped("skipped: node 1 did not pass".into()));
+    assert_eq!(
+        out[2],
+        Outcome::Skipped("skipped: node 1 did not pass".into())
+    );
     assert_eq!(out[3], Outcome::Passed);
-    assert!(!log.lock().expect("log").contains(&2), "a skipped node never runs");
+    assert!(
+        !log.lock().expect("log").contains(&2),
+        "a skipped node never runs"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +148,10 @@ async fn a_panicking_node_is_an_error_and_the_run_goes_on() {
     let (r, _) = recorder(vec![Behaviour::Panic, Behaviour::Pass, Behaviour::Pass]);
     let (_tx, rx) = watch::channel(false);
     let out = run(&g, r, 2, rx).await;
-    assert!(matches!(&out[0], Outcome::Error(m) if m.contains("internal error in node 0")), "{out:?}");
+    assert!(
+        matches!(&out[0], Outcome::Error(m) if m.contains("internal error in node 0")),
+        "{out:?}"
+    );
     assert!(matches!(&out[1], Outcome::Skipped(_)));
     assert_eq!(out[2], Outcome::Passed);
 }
@@ -167,7 +184,11 @@ async fn nodes_without_a_slot_do_not_block_the_others() {
     }
     let log = Arc::new(Mutex::new(Vec::new()));
     let r = Arc::new(Recorder {
-        behaviour: vec![Behaviour::Block(gate.clone()), Behaviour::Block(gate.clone()), Behaviour::Pass],
+        behaviour: vec![
+            Behaviour::Block(gate.clone()),
+            Behaviour::Block(gate.clone()),
+            Behaviour::Pass,
+        ],
         slot: vec![false, false, true],
         log: log.clone(),
         active: Arc::new(AtomicUsize::new(0)),
@@ -184,7 +205,10 @@ async fn nodes_without_a_slot_do_not_block_the_others() {
         tokio::task::yield_now().await;
     }
     gate.notify_waiters();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("finishes").expect("joins");
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("finishes")
+        .expect("joins");
     assert!(out.iter().all(Outcome::is_passed), "{out:?}");
 }
 
@@ -192,14 +216,26 @@ async fn nodes_without_a_slot_do_not_block_the_others() {
 async fn cancellation_stops_running_nodes_and_skips_the_rest() {
     let gate = Arc::new(Notify::new());
     let g = chain(3);
-    let (r, log) = recorder(vec![Behaviour::Block(gate), Behaviour::Pass, Behaviour::Pass]);
+    let (r, log) = recorder(vec![
+        Behaviour::Block(gate),
+        Behaviour::Pass,
+        Behaviour::Pass,
+    ]);
     let started = r.started.clone();
     let (tx, rx) = watch::channel(false);
     let notified = started.notified();
     let task = tokio::spawn(async move { run(&g, r, 2, rx).await });
-    tokio::time::timeout(std::time::Duration::from_secs(10), notified).await.expect("node 0 starts");
+    tokio::time::timeout(std::time::Duration::from_secs(10), notified)
+        .await
+        .expect("node 0 starts");
     tx.send(true).expect("cancel");
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("stops").expect("joins");
-    assert!(out.iter().all(|o| matches!(o, Outcome::Skipped(_))), "{out:?}");
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("stops")
+        .expect("joins");
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Skipped(_))),
+        "{out:?}"
+    );
     assert_eq!(*log.lock().expect("log"), vec![0]);
 }
