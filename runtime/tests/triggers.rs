@@ -620,3 +620,155 @@ async fn exec_outliving_its_timeout_is_killed_with_its_children() {
         tokio::time::sleep(Duration::from_millis(10)).await; // polling a condition, with a deadline
     }
 }
+
+#[tokio::test]
+async fn grpc_garbage_answer_is_a_protocol_error() {
+    let base = garbage_server().await;
+    let error = fire(
+        &TriggerSpec::Grpc(grpc("grpc.health.v1.Health/Check", base, json!({}))),
+        &TraceContext::new(),
+    )
+    .await
+    .expect_err("not gRPC");
+    assert!(matches!(error, TriggerError::Protocol { .. }), "{error:?}");
+}
+
+// ---------------------------------------------------------------- TLS
+
+/// A TLS listener for `axum::serve`: handshakes that fail are skipped.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((socket, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(stream) = self.acceptor.accept(socket).await {
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An HTTPS echo server with a fresh self-signed certificate for 127.0.0.1; returns its base URL
+/// and the certificate as PEM.
+async fn tls_echo_server() -> (String, String) {
+    use tokio_rustls::rustls;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .expect("server config");
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    let app = Router::new().fallback(any(echo));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("https://{addr}"), certified.cert.pem())
+}
+
+#[tokio::test]
+async fn https_with_an_untrusted_certificate_is_a_tls_error() {
+    let (base, _) = tls_echo_server().await;
+    let error = fire(
+        &TriggerSpec::Http(http("GET", format!("{base}/"))),
+        &TraceContext::new(),
+    )
+    .await
+    .expect_err("self-signed");
+    assert!(matches!(error, TriggerError::Tls { .. }), "{error:?}");
+    assert!(
+        error.to_string().starts_with("TLS error with 127.0.0.1:"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn https_works_when_insecure_or_with_the_ca_file() {
+    let (base, pem) = tls_echo_server().await;
+    let ctx = TraceContext::new();
+    let mut insecure = http("GET", format!("{base}/secure"));
+    insecure.insecure = true;
+    let outcome = fire(&TriggerSpec::Http(insecure), &ctx)
+        .await
+        .expect("answer");
+    assert_eq!(outcome.status(), Some(200));
+    assert_eq!(
+        outcome.json().expect("json")["headers"]["traceparent"],
+        ctx.traceparent()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write ca");
+    let mut trusted = http("GET", format!("{base}/secure"));
+    trusted.ca_cert = Some(ca);
+    let outcome = fire(&TriggerSpec::Http(trusted), &ctx)
+        .await
+        .expect("answer");
+    assert_eq!(outcome.status(), Some(200));
+
+    let mut missing = http("GET", format!("{base}/secure"));
+    missing.ca_cert = Some(dir.path().join("nope.pem"));
+    let error = fire(&TriggerSpec::Http(missing), &ctx)
+        .await
+        .expect_err("no file");
+    assert!(matches!(error, TriggerError::Tls { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_a_tls_error() {
+    let base = echo_server().await.replace("http://", "https://");
+    let error = fire(
+        &TriggerSpec::Http(http("GET", format!("{base}/"))),
+        &TraceContext::new(),
+    )
+    .await
+    .expect_err("not TLS");
+    assert!(matches!(error, TriggerError::Tls { .. }), "{error:?}");
+}
+
+/// The user-facing messages, printed with `--nocapture` to review their wording.
+#[tokio::test]
+async fn error_messages_read_well() {
+    let refused = closed_port();
+    let silent = silent_server().await;
+    let garbage = garbage_server().await;
+    let mut slow = http("GET", format!("{silent}/"));
+    slow.timeout = Duration::from_millis(100);
+    for spec in [
+        TriggerSpec::Http(http("GET", format!("http://{refused}/"))),
+        TriggerSpec::Http(slow),
+        TriggerSpec::Http(http("GET", format!("{garbage}/"))),
+        TriggerSpec::Grpc(grpc("grpc.health.v1.Health/Check", garbage, json!({}))),
+        TriggerSpec::Grpc(grpc(
+            "grpc.health.v1.Health/Check",
+            "localhost:1".into(),
+            json!({}),
+        )),
+    ] {
+        let error = fire(&spec, &TraceContext::new()).await.expect_err("fails");
+        eprintln!("{error}");
+        assert!(!error.to_string().contains('\n'), "{error}");
+    }
+}

@@ -8,7 +8,9 @@
 //! NOT_FOUND is an answer the test may expect. Only transport problems (refused, timed out,
 //! undecodable) are [`TriggerError`]s. Streaming methods are refused, not half-supported.
 
-use super::{GrpcResponse, GrpcSpec, Response, TraceContext, TriggerError, TriggerOutcome};
+use super::{
+    Cause, GrpcResponse, GrpcSpec, Response, TraceContext, TriggerError, TriggerOutcome, find_cause,
+};
 use prost::Message as _;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions,
@@ -216,30 +218,28 @@ fn authority(address: &str) -> String {
         .to_owned()
 }
 
-/// Finds what went wrong below a transport-level error.
-fn classify(e: &(dyn std::error::Error + 'static), address: &str) -> TriggerError {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut innermost = e.to_string();
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return TriggerError::ConnectionRefused {
-                address: address.to_owned(),
-            };
-        }
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return TriggerError::Tls {
-                address: address.to_owned(),
-                reason: err.to_string(),
-            };
-        }
-        innermost = err.to_string();
-        current = err.source();
+/// Turns a transport-level error into the trigger error it stands for.
+fn classify(e: &(dyn std::error::Error + 'static), spec: &GrpcSpec, address: &str) -> TriggerError {
+    match find_cause(e) {
+        Cause::Refused => TriggerError::ConnectionRefused {
+            address: address.to_owned(),
+        },
+        Cause::Tls(reason) => TriggerError::Tls {
+            address: address.to_owned(),
+            reason,
+        },
+        Cause::Timeout => timed_out(spec, address),
+        Cause::Other(reason) => TriggerError::Protocol {
+            address: address.to_owned(),
+            reason,
+        },
     }
-    TriggerError::Protocol {
-        address: address.to_owned(),
-        reason: innermost,
+}
+
+fn timed_out(spec: &GrpcSpec, address: &str) -> TriggerError {
+    TriggerError::TimedOut {
+        after: spec.timeout,
+        target: format!("{} at {}", spec.method, address),
     }
 }
 
@@ -319,9 +319,12 @@ pub(super) async fn fire(
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| classify(&e, &address))?;
+            .map_err(|e| classify(&e, spec, &address))?;
         let mut client = tonic::client::Grpc::new(channel);
-        client.ready().await.map_err(|e| classify(&e, &address))?;
+        client
+            .ready()
+            .await
+            .map_err(|e| classify(&e, spec, &address))?;
         match client.unary(request, path, codec).await {
             Ok(response) => Ok(GrpcResponse {
                 status: 0,
@@ -329,7 +332,7 @@ pub(super) async fn fire(
                 metadata: metadata_pairs(response.metadata()),
                 message: to_json(response.get_ref()),
             }),
-            Err(status) if status.source().is_some() => Err(classify(&status, &address)),
+            Err(status) if status.source().is_some() => Err(classify(&status, spec, &address)),
             Err(status) => Ok(GrpcResponse {
                 status: status.code() as i32,
                 status_message: status.message().to_owned(),
@@ -340,10 +343,7 @@ pub(super) async fn fire(
     };
     let response = tokio::time::timeout(spec.timeout, call)
         .await
-        .map_err(|_| TriggerError::TimedOut {
-            after: spec.timeout,
-            target: format!("{} at {}", spec.method, address),
-        })??;
+        .map_err(|_| timed_out(spec, &address))??;
     Ok(TriggerOutcome {
         started,
         duration: clock.elapsed(),

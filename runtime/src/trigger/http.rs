@@ -8,13 +8,12 @@
 //! header values or URL passwords into errors or spans.
 
 use super::{
-    HttpBody, HttpResponse, HttpSpec, MAX_CAPTURE, Response, TraceContext, TriggerError,
-    TriggerOutcome,
+    Cause, HttpBody, HttpResponse, HttpSpec, MAX_CAPTURE, Response, TraceContext, TriggerError,
+    TriggerOutcome, find_cause,
 };
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
@@ -100,31 +99,33 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn classify(e: &reqwest::Error, address: &str, spec: &HttpSpec) -> TriggerError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
+    let target = || format!("{} {}", spec.method.to_ascii_uppercase(), address);
+    let reason = match find_cause(e) {
+        Cause::Refused => {
             return TriggerError::ConnectionRefused {
                 address: address.to_owned(),
             };
         }
-        if s.downcast_ref::<rustls::Error>().is_some() {
+        Cause::Tls(reason) => {
             return TriggerError::Tls {
                 address: address.to_owned(),
-                reason: s.to_string(),
+                reason,
             };
         }
-        source = s.source();
-    }
+        Cause::Timeout => {
+            return TriggerError::TimedOut {
+                after: spec.timeout,
+                target: target(),
+            };
+        }
+        Cause::Other(reason) => reason,
+    };
     if e.is_timeout() {
-        return TriggerError::TimedOut {
+        TriggerError::TimedOut {
             after: spec.timeout,
-            target: format!("{} {}", spec.method.to_ascii_uppercase(), address),
-        };
-    }
-    let reason = root_cause(e);
-    if e.is_connect() {
+            target: target(),
+        }
+    } else if e.is_connect() {
         TriggerError::Connect {
             address: address.to_owned(),
             reason,
@@ -136,7 +137,7 @@ fn classify(e: &reqwest::Error, address: &str, spec: &HttpSpec) -> TriggerError 
         }
     } else {
         TriggerError::Other {
-            target: format!("{} {}", spec.method.to_ascii_uppercase(), address),
+            target: target(),
             reason,
         }
     }

@@ -433,6 +433,44 @@ impl fmt::Display for TriggerError {
 
 impl std::error::Error for TriggerError {}
 
+/// What a transport error's chain of sources says, beyond its outer message.
+pub(crate) enum Cause {
+    /// Nothing listens at the address.
+    Refused,
+    /// TLS failed; the rustls message.
+    Tls(String),
+    /// A client-side deadline expired.
+    Timeout,
+    /// Something else; the innermost message.
+    Other(String),
+}
+
+/// Walks `e`'s sources. rustls errors travel inside (nested) `io::Error`s, whose `source()`
+/// skips the error they wrap, so those are descended with `get_ref`.
+pub(crate) fn find_cause(e: &(dyn std::error::Error + 'static)) -> Cause {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut innermost = e.to_string();
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Cause::Tls(tls.to_string());
+        }
+        if err.downcast_ref::<tonic::TimeoutExpired>().is_some() {
+            return Cause::Timeout;
+        }
+        innermost = err.to_string();
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Cause::Refused;
+            }
+            Some(io) if io.get_ref().is_some() => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            _ => err.source(),
+        };
+    }
+    Cause::Other(innermost)
+}
+
 /// `1.5s`, `250ms`, `2m` — how durations are written in `.tbt` files.
 fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
