@@ -296,7 +296,8 @@ fn health_proto() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/protos/health.proto")
 }
 
-/// A real tonic-health server; the returned list collects the `traceparent` of every request.
+/// A real tonic-health server; the returned list collects `traceparent`, `tracestate` and
+/// `x-tenant` metadata of every request, as `key: value`.
 async fn health_server() -> (String, Arc<Mutex<Vec<String>>>) {
     let (_reporter, service) = tonic_health::server::health_reporter();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -304,10 +305,12 @@ async fn health_server() -> (String, Arc<Mutex<Vec<String>>>) {
     let service = tonic::service::interceptor::InterceptedService::new(
         service,
         move |request: tonic::Request<()>| {
-            if let Some(value) = request.metadata().get("traceparent")
-                && let Ok(text) = value.to_str()
-            {
-                record.lock().expect("lock").push(text.to_owned());
+            for key in ["traceparent", "tracestate", "x-tenant"] {
+                if let Some(value) = request.metadata().get(key)
+                    && let Ok(text) = value.to_str()
+                {
+                    record.lock().expect("lock").push(format!("{key}: {text}"));
+                }
             }
             Ok(request)
         },
@@ -352,8 +355,14 @@ async fn grpc_health_check_is_serving_and_carries_traceparent() {
     assert_eq!(outcome.json(), Ok(json!({ "status": "SERVING" })));
     assert_eq!(
         seen.lock().expect("lock").as_slice(),
-        [ctx.traceparent()].as_slice()
+        [
+            format!("traceparent: {}", ctx.traceparent()),
+            format!("tracestate: {}", ctx.tracestate()),
+            "x-tenant: t1".to_owned(),
+        ]
+        .as_slice()
     );
+    assert_eq!(outcome.header("content-type"), Some("application/grpc"));
     let request = trigger_span_for(&spec, &ctx, &result, start, SystemTime::now());
     let span = &request.resource_spans[0].scope_spans[0].spans[0];
     assert_eq!(span.name, "grpc.health.v1.Health/Check");
@@ -582,6 +591,22 @@ async fn exec_missing_program_is_reported() {
     assert!(error.to_string().contains("working directory"), "{error}");
 }
 
+#[tokio::test]
+async fn exec_output_is_bounded() {
+    let spec = exec(
+        "/bin/sh",
+        &["-c", "head -c 17000000 /dev/zero; echo done >&2"],
+    );
+    let outcome = fire(&TriggerSpec::Exec(spec), &TraceContext::new())
+        .await
+        .expect("ran");
+    let output = exec_output(&outcome);
+    assert!(output.truncated);
+    assert_eq!(output.stdout.len(), tbt::trigger::MAX_CAPTURE);
+    assert_eq!(output.stderr, "done\n");
+    assert_eq!(output.exit_code, Some(0));
+}
+
 fn process_is_gone(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
@@ -770,5 +795,47 @@ async fn error_messages_read_well() {
         let error = fire(&spec, &TraceContext::new()).await.expect_err("fails");
         eprintln!("{error}");
         assert!(!error.to_string().contains('\n'), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn cancelling_an_exec_trigger_kills_its_process_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    let ready_file = dir.path().join("ready");
+    let spec = exec(
+        "/bin/sh",
+        &[
+            "-c",
+            "sleep 60 & echo $! > \"$1\"; : > \"$2\"; wait",
+            "sh",
+            pid_file.to_str().expect("utf-8"),
+            ready_file.to_str().expect("utf-8"),
+        ],
+    );
+    let spec = TriggerSpec::Exec(spec);
+    let ctx = TraceContext::new();
+    let triggers = Triggers::new();
+    // Boxed, so that dropping it drops the future itself.
+    let mut firing = Box::pin(triggers.fire(&spec, &ctx));
+    // Run the trigger until the shell says it started its child, then drop it as the scheduler
+    // does on Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready_file.exists() {
+        assert!(Instant::now() < deadline, "the shell never started");
+        tokio::select! {
+            result = &mut firing => panic!("finished early: {result:?}"),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    drop(firing);
+    let grandchild = std::fs::read_to_string(&pid_file).expect("pid");
+    let grandchild = grandchild.trim();
+    while !process_is_gone(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "`sleep` ({grandchild}) survived cancellation"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await; // polling a condition, with a deadline
     }
 }
