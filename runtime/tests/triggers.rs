@@ -368,7 +368,9 @@ async fn grpc_health_check_is_serving_and_carries_traceparent() {
     assert_eq!(span.name, "grpc.health.v1.Health/Check");
     let attrs = format!("{:?}", span.attributes);
     assert!(
-        attrs.contains("rpc.system.name") && attrs.contains("rpc.status_code"),
+        attrs.contains("rpc.system.name")
+            && attrs.contains("rpc.response.status_code")
+            && attrs.contains("StringValue(\"OK\")"),
         "{attrs}"
     );
 }

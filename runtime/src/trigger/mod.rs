@@ -541,7 +541,10 @@ fn program_name(program: &str) -> String {
 }
 
 /// Semantic-convention attributes of a trigger span: what was sent and, when there is one, what
-/// came back. `url.full` loses any user name and password; header values are never recorded.
+/// came back. HTTP: `http.request.method`, `url.full`, `server.address`, `server.port`,
+/// `http.response.status_code`; gRPC: `rpc.system.name`, `rpc.method`, `server.*`,
+/// `rpc.response.status_code` (the code's name, `NOT_FOUND`, as current semconv has it); exec:
+/// `process.executable.name`, `process.exit.code`; on failure `error.type`. `url.full` loses any user name and password; header values are never recorded.
 pub fn span_attributes(
     spec: &TriggerSpec,
     result: &Result<TriggerOutcome, TriggerError>,
@@ -552,6 +555,7 @@ pub fn span_attributes(
         TriggerSpec::Http(s) => {
             put("http.request.method", s.method.to_ascii_uppercase().into());
             put("url.full", http::redacted_url(&s.url).into());
+            server_attributes(&s.url, &mut put);
             if let Ok(TriggerOutcome {
                 response: Response::Http(r),
                 ..
@@ -563,13 +567,13 @@ pub fn span_attributes(
         TriggerSpec::Grpc(s) => {
             put("rpc.system.name", "grpc".into());
             put("rpc.method", s.method.clone().into());
-            put("server.address", s.address.clone().into());
+            server_attributes(&s.address, &mut put);
             if let Ok(TriggerOutcome {
                 response: Response::Grpc(r),
                 ..
             }) = result
             {
-                put("rpc.status_code", i64::from(r.status).into());
+                put("rpc.response.status_code", grpc_code_name(r.status).into());
             }
         }
         TriggerSpec::Exec(s) => {
@@ -588,6 +592,45 @@ pub fn span_attributes(
         put("error.type", error_type(e).into());
     }
     attrs
+}
+
+/// `server.address` and `server.port` of an `http(s)://host:port` URL, when it parses.
+fn server_attributes(url: &str, put: &mut impl FnMut(&str, AttrValue)) {
+    if let Ok(url) = reqwest::Url::parse(url)
+        && let Some(host) = url.host_str()
+    {
+        put("server.address", host.into());
+        if let Some(port) = url.port_or_known_default() {
+            put("server.port", i64::from(port).into());
+        }
+    }
+}
+
+/// The name semconv's `rpc.response.status_code` uses for a gRPC status code.
+fn grpc_code_name(code: i32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| code.to_string(), |name| (*name).to_owned())
 }
 
 fn error_type(e: &TriggerError) -> &'static str {
@@ -639,6 +682,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn grpc_codes_have_semconv_names() {
+        assert_eq!(grpc_code_name(0), "OK");
+        assert_eq!(grpc_code_name(5), "NOT_FOUND");
+        assert_eq!(grpc_code_name(16), "UNAUTHENTICATED");
+        assert_eq!(grpc_code_name(42), "42");
+    }
+
+    #[test]
     fn durations_read_like_tbt() {
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(5)), "5s");
@@ -667,7 +718,16 @@ mod tests {
         let span = &req.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.name, "POST");
         let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(keys, ["http.request.method", "url.full", "error.type"]);
+        assert_eq!(
+            keys,
+            [
+                "http.request.method",
+                "url.full",
+                "server.address",
+                "server.port",
+                "error.type"
+            ]
+        );
         let text = format!("{:?}", span.attributes);
         assert!(text.contains("http://localhost:1/orders?x=1"), "{text}");
         assert!(!text.contains("pw") && !text.contains("secret"), "{text}");
