@@ -193,6 +193,30 @@ async fn http_500_is_an_answer_not_an_error() {
 }
 
 #[tokio::test]
+async fn a_failed_trigger_still_leaves_an_error_root_span() {
+    let address = closed_port();
+    let ctx = TraceContext::new();
+    let spec = TriggerSpec::Http(http("GET", format!("http://{address}/x")));
+    let fired = Triggers::new().fire_traced(&spec, &ctx).await;
+    assert!(matches!(
+        fired.result,
+        Err(TriggerError::ConnectionRefused { .. })
+    ));
+    let span = &fired.span.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.trace_id, ctx.trace_id.to_vec());
+    assert_eq!(span.span_id, ctx.span_id.to_vec());
+    assert!(span.start_time_unix_nano > 0);
+    assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
+    let status = span.status.as_ref().expect("status");
+    assert_eq!(status.code, 2, "ERROR");
+    assert!(
+        status.message.starts_with("connection refused"),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test]
 async fn http_to_a_closed_port_is_connection_refused() {
     let address = closed_port();
     let mut spec = http("GET", format!("http://{address}/"));

@@ -517,6 +517,34 @@ impl Triggers {
     }
 }
 
+/// A fired trigger: its result and the runner's root span for it, ready for the trace store.
+#[derive(Clone, Debug)]
+pub struct Fired {
+    /// The answer, or why there is none.
+    pub result: Result<TriggerOutcome, TriggerError>,
+    /// The trigger span ([`trigger_span_for`]), timed around the whole attempt.
+    pub span: ExportTraceServiceRequest,
+}
+
+impl Triggers {
+    /// [`Triggers::fire`], also building the trigger span from the wall-clock times around the
+    /// attempt — also when it failed, so a refused connection still leaves a root span.
+    pub async fn fire_traced(&self, spec: &TriggerSpec, ctx: &TraceContext) -> Fired {
+        let start = SystemTime::now();
+        let result = self.fire(spec, ctx).await;
+        let end = match &result {
+            Ok(outcome) => outcome.started + outcome.duration,
+            Err(_) => SystemTime::now(),
+        };
+        let start = match &result {
+            Ok(outcome) => outcome.started,
+            Err(_) => start,
+        };
+        let span = trigger_span_for(spec, ctx, &result, start, end);
+        Fired { result, span }
+    }
+}
+
 /// [`Triggers::fire`] with process-wide caches.
 pub async fn fire(spec: &TriggerSpec, ctx: &TraceContext) -> Result<TriggerOutcome, TriggerError> {
     static SHARED: OnceLock<Triggers> = OnceLock::new();
