@@ -11,3 +11,4 @@ pub mod run;
 pub mod scheduler;
 pub mod receiver;
 pub mod store;
+pub mod trigger;
