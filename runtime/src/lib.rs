@@ -6,9 +6,10 @@
 pub mod cli;
 pub mod files;
 pub mod output;
+pub mod receiver;
 pub mod report;
 pub mod run;
 pub mod scheduler;
-pub mod receiver;
 pub mod store;
+pub mod tls;
 pub mod trigger;

@@ -10,9 +10,8 @@
 //! What it must not do: log the token, or fail a whole request because some spans are invalid.
 //!
 //! Status codes: a missing or wrong token is `UNAUTHENTICATED`; an undecodable message
-//! `INVALID_ARGUMENT` with the reason; a message over the limit after gzip
-//! decompression `RESOURCE_EXHAUSTED`. tonic reports an *uncompressed* message over the limit as
-//! `OUT_OF_RANGE` before reading it; both mean "too large" to an exporter and neither is retried.
+//! `INVALID_ARGUMENT` with the reason; a message over the limit, before or after gzip
+//! decompression, `RESOURCE_EXHAUSTED` (tonic says `OUT_OF_RANGE` for the former; we rewrite it).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -114,7 +113,19 @@ impl Service<http::Request<Body>> for GrpcTraceService {
             let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(Export(store), request).await)
+            let response = grpc.unary(Export(store), request).await;
+            // tonic answers OUT_OF_RANGE for an uncompressed message over the limit (and
+            // RESOURCE_EXHAUSTED when decompression overflows it); OTLP receivers answer both with
+            // RESOURCE_EXHAUSTED. tonic keeps the `Status` of such an answer in the extensions.
+            let too_large = response
+                .extensions()
+                .get::<Status>()
+                .filter(|status| status.code() == tonic::Code::OutOfRange)
+                .map(|status| status.message().to_owned());
+            Ok(match too_large {
+                Some(message) => Status::resource_exhausted(message).into_http(),
+                None => response,
+            })
         })
     }
 }

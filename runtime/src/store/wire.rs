@@ -17,6 +17,14 @@ use std::ops::Range;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireError(pub &'static str);
 
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
 type Result<T> = std::result::Result<T, WireError>;
 
 /// prost's recursion limit for nested messages.

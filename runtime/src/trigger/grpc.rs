@@ -279,7 +279,7 @@ pub(super) async fn fire(
     let mut endpoint =
         Endpoint::from_shared(spec.address.clone()).map_err(|e| invalid_url(e.to_string()))?;
     if spec.address.starts_with("https://") {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install_crypto_provider();
         endpoint = endpoint
             .tls_config(ClientTlsConfig::new().with_native_roots())
             .map_err(|e| TriggerError::Tls {

@@ -44,7 +44,7 @@ impl Clients {
 fn build_client(insecure: bool, ca_cert: Option<&PathBuf>) -> Result<Client, TriggerError> {
     // reqwest is built without a crypto provider of its own (no aws-lc build); use ring. An
     // error only means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install_crypto_provider();
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .danger_accept_invalid_certs(insecure);
