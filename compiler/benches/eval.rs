@@ -1,6 +1,11 @@
 //! Criterion benches of the trace model and the evaluator over generated traces of 1k, 10k and
 //! 100k spans (see `gen.rs`). Figures and commands are recorded in `docs/benchmarks.md`.
+
 #![allow(missing_docs, clippy::unwrap_used)]
+
+// The `tbt` binary runs with mimalloc; measure the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/generator.rs"]
 mod generator;

@@ -1,6 +1,10 @@
 //! Front-end benchmarks: lexing + parsing throughput, and the whole compile (parse, resolve,
 //! type-check, lint, plan) of the 10,000-test synthetic suite. See `docs/benchmarks.md`.
 
+// The `tbt` binary runs with mimalloc; measure the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tbt_compiler::compile::{MemoryLoader, Options, compile};
