@@ -309,7 +309,9 @@ test b {{
 fn bad_trace_files_and_compile_errors_are_reported() {
     let d = setup("test t {\n  trigger trace \"abc\"\n}\n");
     std::fs::write(d.path().join("garbage.json"), "{ not json").expect("write");
-    let o = tbt(d.path(), &["run", "--traces", "garbage.json", "suite.tbt"]);
+    let ok = format!("test t {{\n  trigger trace \"{TRACE_ID}\"\n}}\n");
+    std::fs::write(d.path().join("ok.tbt"), ok).expect("write");
+    let o = tbt(d.path(), &["run", "--traces", "garbage.json", "ok.tbt"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
         err(&o).contains("`garbage.json` is not OTLP JSON"),

@@ -2,9 +2,11 @@
 
 use super::Status;
 use crate::output::{self, Color, DiagFormat};
+use crate::receiver::{Receiver, ReceiverConfig};
 use crate::report::{self, Redactor};
-use crate::run::source::{FileSource, TraceSource};
+use crate::run::source::{EmbeddedSource, FileSource, TraceSource};
 use crate::run::{self, RunOptions};
+use crate::store::{StoreLimits, TraceStore};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,9 +30,16 @@ pub struct Args {
     /// Override a `let`: `--var NAME=value` (JSON values are parsed: numbers, booleans, lists).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Where traces come from: an OTLP JSON file of recorded traces (for `trigger trace` tests).
-    #[arg(long, value_name = "SOURCE")]
+    /// Where traces come from: `otlp` (the embedded OTLP receiver, default) or an OTLP JSON file of
+    /// recorded traces (for `trigger trace` tests).
+    #[arg(long, value_name = "SOURCE", default_value = "otlp")]
     pub traces: String,
+    /// Address of the embedded receiver's OTLP/gRPC endpoint (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    pub otlp_grpc: std::net::SocketAddr,
+    /// Address of the embedded receiver's OTLP/HTTP endpoint (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    pub otlp_http: std::net::SocketAddr,
     /// Default time to wait for a trace, e.g. `10s`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -114,13 +123,16 @@ pub fn run(args: Args, color: Color) -> Status {
             }
         }
     }
-    let source: Arc<dyn TraceSource> = match FileSource::open(&args.traces) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            output::usage_error(&e, color);
-            return Status::Infra;
-        }
-    };
+    if args.traces.starts_with("jaeger=") || args.traces.starts_with("tempo=") {
+        output::usage_error(
+            &format!(
+                "`--traces {}`: Jaeger and Tempo sources are not available in this version; use `otlp` or an OTLP JSON file",
+                args.traces
+            ),
+            color,
+        );
+        return Status::Usage;
+    }
     let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
         return Status::Usage;
     };
@@ -169,15 +181,60 @@ pub fn run(args: Args, color: Color) -> Status {
             return Status::Infra;
         }
     };
-    let result = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
+        let (source, receiver): (Arc<dyn TraceSource>, _) = if args.traces == "otlp" {
+            let config = ReceiverConfig {
+                grpc_addr: Some(args.otlp_grpc),
+                http_addr: Some(args.otlp_http),
+                ..ReceiverConfig::default()
+            };
+            let store = TraceStore::new(StoreLimits::default());
+            match Receiver::start(config, store.clone()).await {
+                Ok(r) => {
+                    let describe = format!(
+                        "the embedded OTLP receiver (gRPC {}, HTTP {})",
+                        r.grpc_endpoint().unwrap_or_default(),
+                        r.http_endpoint().unwrap_or_default()
+                    );
+                    if !args.quiet {
+                        eprintln!(
+                            "receiving OTLP on {} (gRPC) and {} (HTTP)",
+                            r.grpc_endpoint().unwrap_or_default(),
+                            r.http_endpoint().unwrap_or_default()
+                        );
+                    }
+                    (
+                        Arc::new(EmbeddedSource::new(store, describe)) as Arc<dyn TraceSource>,
+                        Some(r),
+                    )
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        } else {
+            match FileSource::open(&args.traces) {
+                Ok(s) => (Arc::new(s) as Arc<dyn TraceSource>, None),
+                Err(e) => return Err(e),
+            }
+        };
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = tx.send(true);
             }
         });
-        run::execute(c, scopes, source, opts, rx).await
+        let result = run::execute(c, scopes, source, opts, rx).await;
+        if let Some(r) = receiver {
+            let _ = r.shutdown().await;
+        }
+        Ok(result)
     });
+    let result = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            output::usage_error(&e, color);
+            return Status::Infra;
+        }
+    };
     let diags = report::terminal::failure_diagnostics(&result, &c.sources, &redactor);
     let _ = output::emit(&c.sources, &diags, DiagFormat::Human, color);
     let text = report::terminal::lines(&result, &redactor);

@@ -9,6 +9,7 @@
 
 pub mod result;
 pub mod source;
+pub mod spec;
 
 use crate::scheduler::{self, NodeFuture, NodeRunner, Outcome};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -125,6 +126,15 @@ struct Runner {
     opts: RunOptions,
     steps: Mutex<HashMap<(usize, usize), StepState>>,
     me: std::sync::Weak<Runner>,
+    triggers: crate::trigger::Triggers,
+}
+
+/// What a trigger node does after its synchronous part.
+enum Prepared {
+    /// Finished (a `trigger trace`, or an error).
+    Done(Outcome),
+    /// Fire this live trigger.
+    Fire(crate::trigger::TriggerSpec, crate::trigger::TraceContext),
 }
 
 /// Which tests run: the filter and shard, plus everything they depend on.
@@ -227,6 +237,7 @@ pub async fn execute(
         opts: opts.clone(),
         steps: Mutex::new(HashMap::new()),
         me: me.clone(),
+        triggers: crate::trigger::Triggers::new(),
     });
     let outcomes = scheduler::run(&graph, runner.clone(), opts.jobs, cancel).await;
     let mut result = runner.results(&selected, &outcomes);
@@ -239,10 +250,13 @@ impl NodeRunner for Runner {
         let n = self.graph[node].clone();
         // Work that needs the shared state runs synchronously here; only waiting is async.
         match n.kind {
-            NodeKind::Trigger => {
-                let r = self.fire(&n);
-                Box::pin(async move { r })
-            }
+            NodeKind::Trigger => match self.prepare(&n) {
+                Prepared::Done(outcome) => Box::pin(async move { outcome }),
+                Prepared::Fire(spec, ctx) => {
+                    let me = self.self_ref();
+                    Box::pin(async move { me.fire_live(&n, spec, ctx).await })
+                }
+            },
             NodeKind::TraceWait => {
                 let id = self.state(n.test, n.step, |s| s.trace_id);
                 let (timeout, settle) = self.timing(n.test, n.step);
@@ -336,7 +350,50 @@ impl Runner {
         (timeout, settle)
     }
 
-    fn fire(&self, n: &Node) -> Outcome {
+    /// Fires a live trigger, records its root span with the source, stores the response.
+    async fn fire_live(
+        &self,
+        n: &Node,
+        spec: crate::trigger::TriggerSpec,
+        ctx: crate::trigger::TraceContext,
+    ) -> Outcome {
+        let fired = self.triggers.fire_traced(&spec, &ctx).await;
+        self.source.record(fired.span);
+        match fired.result {
+            Ok(out) => {
+                let duration = out.duration.as_nanos() as u64;
+                let response = match out.response {
+                    crate::trigger::Response::Http(h) => Response::Http {
+                        status: h.status,
+                        headers: h.headers,
+                        body: h.body.to_vec(),
+                        duration,
+                    },
+                    crate::trigger::Response::Grpc(g) => Response::Grpc {
+                        code: g.status,
+                        metadata: g.metadata,
+                        body: Some(g.message),
+                        duration,
+                    },
+                    crate::trigger::Response::Exec(e) => Response::Exec {
+                        exit_code: e.exit_code.unwrap_or(-1),
+                        stdout: e.stdout,
+                        stderr: e.stderr,
+                        duration,
+                    },
+                };
+                self.state(n.test, n.step, |s| s.response = Some(response));
+                Outcome::Passed
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.state(n.test, n.step, |s| s.reason = Some(msg.clone()));
+                Outcome::Error(msg)
+            }
+        }
+    }
+
+    fn prepare(&self, n: &Node) -> Prepared {
         let body = self.c.program.step_body(n.test, n.step);
         // Step lets, in order, each seeing the previous ones.
         let mut locals: Vec<(String, Value)> = Vec::new();
@@ -356,7 +413,12 @@ impl Runner {
                 let scope = self.scopes.step(n.test, n.step, &locals);
                 match eval::evaluate_value(&l.value, &scope, self.host) {
                     Ok(v) => locals.push((l.name.name.clone(), v)),
-                    Err(e) => return Outcome::Error(format!("`let {}`: {e}", l.name.name)),
+                    Err(e) => {
+                        return Prepared::Done(Outcome::Error(format!(
+                            "`let {}`: {e}",
+                            l.name.name
+                        )));
+                    }
                 }
             }
         }
@@ -364,7 +426,7 @@ impl Runner {
             StmtKind::Trigger(t) => Some(t),
             _ => None,
         }) else {
-            return Outcome::Error("the step has no trigger".into());
+            return Prepared::Done(Outcome::Error("the step has no trigger".into()));
         };
         let started = Instant::now();
         let outcome = match trigger.kind.name.as_str() {
@@ -390,9 +452,42 @@ impl Runner {
                     None => Outcome::Error("`trigger trace` needs a trace id".into()),
                 }
             }
-            other => Outcome::Error(format!(
-                "`trigger {other}` needs a live trace source; run it with the embedded receiver (this build reads recorded traces only)"
+            _ if !self.source.is_live() => Outcome::Error(format!(
+                "`trigger {}` needs a live trace source, but traces come from {}",
+                trigger.kind.name,
+                self.source.describe()
             )),
+            _ => {
+                let scope = self.scopes.step(n.test, n.step, &locals);
+                let file = &self
+                    .c
+                    .sources
+                    .get(
+                        self.c
+                            .program
+                            .module(self.c.program.tests[n.test].module)
+                            .file,
+                    )
+                    .name;
+                let base = std::path::Path::new(file)
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."));
+                let (timeout, _) = self.timing(n.test, n.step);
+                match spec::build(trigger, &scope, self.host, base, timeout) {
+                    Ok(spec) => {
+                        let tag = self.c.program.tests[n.test].step_label(n.step);
+                        let ctx = crate::trigger::TraceContext::new().with_tag(&tag);
+                        let id = ctx.trace_id;
+                        self.state(n.test, n.step, |st| {
+                            st.locals = locals;
+                            st.started = Some(started);
+                            st.trace_id = Some(id);
+                        });
+                        return Prepared::Fire(spec, ctx);
+                    }
+                    Err(e) => Outcome::Error(e),
+                }
+            }
         };
         self.state(n.test, n.step, |st| {
             st.locals = locals;
@@ -401,7 +496,7 @@ impl Runner {
                 st.reason = Some(m.clone());
             }
         });
-        outcome
+        Prepared::Done(outcome)
     }
 
     fn assert(&self, n: &Node, expects: &[usize]) -> Outcome {

@@ -26,6 +26,17 @@ pub trait TraceSource: Send + Sync {
     fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_>;
     /// A short description for messages: `file traces.json`, `embedded receiver 127.0.0.1:4317`.
     fn describe(&self) -> String;
+    /// True when spans arrive while the run goes on (live triggers make sense).
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// Records the runner's own trigger span (the root of the trace it started), where the source
+    /// keeps spans itself. Remote and file sources ignore it.
+    fn record(
+        &self,
+        _request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) {
+    }
 }
 
 /// Recorded traces from an OTLP JSON file.
@@ -64,5 +75,70 @@ impl TraceSource for FileSource {
 
     fn describe(&self) -> String {
         format!("file `{}`", self.path)
+    }
+}
+
+/// The embedded OTLP receiver's store: push-based, no polling.
+///
+/// A trace is *settled* when it has a root, no span points at a parent that has not arrived, and
+/// nothing new arrived for `settle`. Every arrival wakes the waiter, which re-checks; between
+/// arrivals it sleeps until the quiet period would end or the deadline, whichever is first.
+pub struct EmbeddedSource {
+    store: crate::store::TraceStore,
+    describe: String,
+}
+
+impl EmbeddedSource {
+    /// A source over a receiver's store; `describe` names it in messages (its addresses).
+    pub fn new(store: crate::store::TraceStore, describe: String) -> Self {
+        EmbeddedSource { store, describe }
+    }
+}
+
+impl TraceSource for EmbeddedSource {
+    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut watch = self.store.subscribe(crate::store::TraceId(id));
+            loop {
+                let snap = watch.snapshot();
+                let trace = Trace::from_resource_spans(&snap.resource_spans, Some(id));
+                let complete =
+                    !trace.is_empty() && !trace.roots().is_empty() && trace.orphans().is_empty();
+                let now = tokio::time::Instant::now();
+                let quiet_until = snap
+                    .last_arrival
+                    .map(|t| tokio::time::Instant::from_std(t) + settle);
+                if complete && quiet_until.is_none_or(|q| q <= now) {
+                    return Ok(Waited::Settled(trace));
+                }
+                if now >= deadline {
+                    return Ok(Waited::TimedOut(trace));
+                }
+                let wake = match quiet_until {
+                    Some(q) if complete => q.min(deadline),
+                    _ => deadline,
+                };
+                tokio::select! {
+                    _ = watch.changed() => {}
+                    _ = tokio::time::sleep_until(wake) => {}
+                }
+            }
+        })
+    }
+
+    fn record(
+        &self,
+        request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) {
+        self.store.ingest(request);
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
     }
 }

@@ -1,0 +1,279 @@
+//! `tbt run` end to end with real parts: a real HTTP server on loopback, instrumented with the
+//! official OpenTelemetry Rust SDK, exporting over OTLP/gRPC to tbt's embedded receiver; tbt fires
+//! the HTTP trigger with a fresh `traceparent`, waits for the trace to settle (push, no polling)
+//! and evaluates the expectations — catching the server's N+1 query.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tbt::receiver::{Receiver, ReceiverConfig};
+use tbt::run::result::Status;
+use tbt::run::source::EmbeddedSource;
+use tbt::run::{RunOptions, execute};
+use tbt::store::{StoreLimits, TraceStore};
+use tbt_compiler::bindings::{Bindings, Scopes};
+use tbt_compiler::compile::{MemoryLoader, Options, compile};
+
+/// The system under test: `GET /orders/{id}` makes one server span and (deliberately) the same
+/// query twice — an N+1 — then exports with the SDK before answering.
+async fn start_shop(otlp: String) -> (String, Arc<SdkTracerProvider>) {
+    tbt::tls::install_crypto_provider();
+    let provider = tokio::task::spawn_blocking(move || {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(otlp)
+            .build()
+            .expect("exporter");
+        SdkTracerProvider::builder()
+            .with_resource(Resource::builder().with_service_name("orders").build())
+            .with_simple_exporter(exporter)
+            .build()
+    })
+    .await
+    .expect("provider");
+    let provider = Arc::new(provider);
+    let p = provider.clone();
+    let app = axum::Router::new().route(
+        "/orders/{id}",
+        axum::routing::get(move |Path(id): Path<String>, headers: HeaderMap| {
+            let p = p.clone();
+            async move {
+                let carrier: HashMap<String, String> = headers
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect();
+                // The simple exporter blocks on each export: keep it off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let parent = TraceContextPropagator::new().extract(&carrier);
+                    let tracer = p.tracer("shop");
+                    let server = tracer
+                        .span_builder("GET /orders/{id}")
+                        .with_kind(SpanKind::Server)
+                        .with_attributes([
+                            KeyValue::new("http.request.method", "GET"),
+                            KeyValue::new("http.route", "/orders/{id}"),
+                            KeyValue::new("http.response.status_code", 200i64),
+                        ])
+                        .start_with_context(&tracer, &parent);
+                    let cx = Context::current_with_span(server);
+                    for _ in 0..2 {
+                        let mut q = tracer
+                            .span_builder("SELECT orders")
+                            .with_kind(SpanKind::Client)
+                            .with_attributes([
+                                KeyValue::new("db.system.name", "sqlite"),
+                                KeyValue::new("db.query.text", "SELECT * FROM orders WHERE id = ?"),
+                            ])
+                            .start_with_context(&tracer, &cx);
+                        q.end();
+                    }
+                    cx.span().end();
+                })
+                .await
+                .expect("spans");
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    serde_json::json!({ "id": id, "status": "paid" }).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), provider)
+}
+
+const SUITE: &str = r#"import "std/http"
+
+test fetch {
+  trigger http GET "${base}/orders/42"
+  expect response {
+    status == 200
+    json("$.status") == "paid"
+    let id = json("$.id")
+  }
+  expect http.server("/orders/{id}") {
+    count == 1
+    service == "orders"
+  }
+  expect span:root {
+    service == "tbt"
+    kind == client
+  }
+  expect http.server() > span[db.system.name == "sqlite"] by db.query.text {
+    count <= 1
+  }
+}
+
+test again {
+  trigger http GET "${base}/orders/${fetch.id}"
+  expect span[db.system.name == "sqlite"] {
+    count == 2
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let (base, provider) = start_shop(receiver.grpc_endpoint().expect("grpc endpoint")).await;
+
+    let suite = format!("let base = \"{base}\"\n\n{SUITE}");
+    let c = compile(
+        vec![("live.tbt".into(), suite.into_bytes())],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(
+        !c.has_errors(),
+        "{}",
+        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
+    );
+    let c: &'static _ = Box::leak(Box::new(c));
+    static HOST: tbt::run::RunHost = tbt::run::RunHost;
+    let bindings: &'static Bindings<'static> =
+        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
+    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
+    let scopes = scopes.link();
+    scopes.prepare();
+    let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(200),
+        ..RunOptions::default()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        execute(c, scopes, source, opts, rx),
+    )
+    .await
+    .expect("the run finishes");
+    let elapsed = started.elapsed();
+
+    let fetch = &result.tests[0];
+    assert_eq!(fetch.name, "fetch");
+    assert_eq!(fetch.status, Status::Failed, "{fetch:#?}");
+    let step = &fetch.steps[0];
+    assert_eq!(
+        step.spans, 4,
+        "the root trigger span, the server span and two queries: {step:#?}"
+    );
+    let ex = &step.expectations;
+    assert_eq!(ex.len(), 4);
+    assert_eq!(ex[0].status, Status::Passed, "{:?}", ex[0]);
+    assert_eq!(ex[1].status, Status::Passed, "{:?}", ex[1]);
+    assert_eq!(
+        ex[2].status,
+        Status::Passed,
+        "the runner's own span is the root: {:?}",
+        ex[2]
+    );
+    assert_eq!(
+        ex[3].status,
+        Status::Failed,
+        "the N+1 is caught: {:?}",
+        ex[3]
+    );
+    assert_eq!(ex[3].groups[0].checks[0].actual.as_deref(), Some("2"));
+    // The second test used the first one's capture in its URL and saw its own trace.
+    let again = &result.tests[1];
+    assert_eq!(again.status, Status::Passed, "{again:#?}");
+    assert_ne!(again.steps[0].trace_id, step.trace_id);
+    assert_eq!(result.exit_code(), 1);
+    // The verdict comes after the settle window, not after a polling interval or the timeout.
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+
+    receiver.shutdown().await.expect("shutdown");
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_a_step_error_and_dependents_are_skipped() {
+    let store = TraceStore::new(StoreLimits::default());
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let suite = format!(
+        "test first {{\n  trigger http GET \"http://{closed}/\"\n  expect response {{\n    let id = body\n  }}\n}}\n\ntest second {{\n  trigger http GET \"http://{closed}/${{first.id}}\"\n}}\n"
+    );
+    let c = compile(
+        vec![("refused.tbt".into(), suite.into_bytes())],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(
+        !c.has_errors(),
+        "{}",
+        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
+    );
+    let c: &'static _ = Box::leak(Box::new(c));
+    static HOST: tbt::run::RunHost = tbt::run::RunHost;
+    let bindings: &'static Bindings<'static> =
+        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
+    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
+    let scopes = scopes.link();
+    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        execute(c, scopes, source, RunOptions::default(), rx),
+    )
+    .await
+    .expect("finishes");
+    assert_eq!(result.tests[0].status, Status::Error);
+    let reason = result.tests[0].steps[0].reason.clone().unwrap_or_default();
+    assert!(reason.contains("refused"), "{reason}");
+    assert_eq!(result.tests[1].status, Status::Skipped);
+    assert_eq!(result.exit_code(), 3);
+}
+
+#[test]
+fn a_receiver_port_in_use_is_an_infrastructure_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        d.path().join("s.tbt"),
+        "test t {\n  trigger http GET \"http://127.0.0.1:1/\"\n}\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args([
+            "run",
+            "--otlp-grpc",
+            &addr,
+            "--otlp-http",
+            "127.0.0.1:0",
+            "s.tbt",
+        ])
+        .current_dir(d.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{addr} is already in use")), "{err}");
+}
