@@ -4,6 +4,7 @@
 //! crate reads files, prints reports and, later, runs suites.
 
 pub mod cli;
+pub mod config;
 pub mod files;
 pub mod output;
 pub mod receiver;

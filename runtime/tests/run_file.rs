@@ -332,3 +332,38 @@ fn bad_trace_files_and_compile_errors_are_reported() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("TBT0115"), "{}", err(&o));
 }
+
+#[test]
+fn tbt_toml_sets_defaults_and_variable_sets() {
+    let suite = format!(
+        r#"let wanted = "nothing"
+
+test a {{
+  trigger trace "{TRACE_ID}"
+  expect span[name == wanted]
+}}
+"#
+    );
+    let d = setup(&suite);
+    std::fs::write(
+        d.path().join("tbt.toml"),
+        "[run]\ntraces = \"traces.json\"\njobs = 2\n\n[vars.payments]\nwanted = \"charge card\"\n",
+    )
+    .expect("write");
+    // `traces` comes from the file; the variable set makes the test pass.
+    let o = tbt(d.path(), &["run", "--vars", "payments", "suite.tbt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = tbt(d.path(), &["run", "suite.tbt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let o = tbt(d.path(), &["run", "--vars", "nope", "suite.tbt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("no variable set `nope` in tbt.toml (there are: payments)"),
+        "{}",
+        err(&o)
+    );
+    std::fs::write(d.path().join("tbt.toml"), "[run]\njbos = 2\n").expect("write");
+    let o = tbt(d.path(), &["run", "suite.tbt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("unknown field `jbos`"), "{}", err(&o));
+}

@@ -27,7 +27,7 @@ pub struct Args {
 
 /// Runs `tbt check`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
+    let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
         return Status::Usage;
     };
     let deny = args.deny.is_some();

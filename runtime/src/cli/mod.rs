@@ -95,31 +95,80 @@ impl LintLevel {
 }
 
 /// Checker settings shared by the commands that compile suites.
-#[derive(Clone, Copy, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct CheckOptions {
-    /// How to report deprecated OpenTelemetry attribute names (TBT0305).
-    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
-    pub deprecated_attributes: LintLevel,
-    /// How to report attribute names close to, but not in, the semantic conventions (TBT0304).
-    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
-    pub unknown_attributes: LintLevel,
+    /// How to report deprecated OpenTelemetry attribute names (TBT0305) [default: warning, or
+    /// `[check] deprecated_attributes` in tbt.toml].
+    #[arg(long, value_enum)]
+    pub deprecated_attributes: Option<LintLevel>,
+    /// How to report attribute names close to, but not in, the semantic conventions (TBT0304)
+    /// [default: warning, or `[check] unknown_attributes` in tbt.toml].
+    #[arg(long, value_enum)]
+    pub unknown_attributes: Option<LintLevel>,
+    /// The settings file (default: the nearest `tbt.toml` above the current directory).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 impl CheckOptions {
-    fn to_options(self) -> tbt_compiler::compile::Options {
-        tbt_compiler::compile::Options {
-            deprecated_attributes: self.deprecated_attributes.severity(),
-            unknown_attributes: self.unknown_attributes.severity(),
-        }
+    /// The checker options: flags, then tbt.toml, then defaults.
+    fn to_options(
+        &self,
+        config: &crate::config::Config,
+    ) -> Result<tbt_compiler::compile::Options, String> {
+        let level = |flag: Option<LintLevel>,
+                     file: &Option<String>,
+                     key: &str|
+         -> Result<LintLevel, String> {
+            if let Some(l) = flag {
+                return Ok(l);
+            }
+            match file.as_deref() {
+                None => Ok(LintLevel::Warning),
+                Some(s) => <LintLevel as clap::ValueEnum>::from_str(s, false).map_err(|_| {
+                    format!(
+                        "tbt.toml: `[check] {key} = \"{s}\"` must be off, note, warning or error"
+                    )
+                }),
+            }
+        };
+        Ok(tbt_compiler::compile::Options {
+            deprecated_attributes: level(
+                self.deprecated_attributes,
+                &config.check.deprecated_attributes,
+                "deprecated_attributes",
+            )?
+            .severity(),
+            unknown_attributes: level(
+                self.unknown_attributes,
+                &config.check.unknown_attributes,
+                "unknown_attributes",
+            )?
+            .severity(),
+        })
     }
 }
 
 /// Loads and compiles the suite at `paths`, printing file errors. `None` when files were unreadable.
 pub(crate) fn compile_paths(
     paths: &[std::path::PathBuf],
-    options: CheckOptions,
+    options: &CheckOptions,
     color: Color,
 ) -> Option<tbt_compiler::compile::Compilation> {
+    let config = match crate::config::Config::load(options.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::output::usage_error(&e, color);
+            return None;
+        }
+    };
+    let options = match options.to_options(&config) {
+        Ok(o) => o,
+        Err(e) => {
+            crate::output::usage_error(&e, color);
+            return None;
+        }
+    };
     let files = match crate::files::collect(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -135,9 +184,5 @@ pub(crate) fn compile_paths(
         }
     };
     let mut loader = crate::files::FsLoader;
-    Some(tbt_compiler::compile::compile(
-        roots,
-        &mut loader,
-        &options.to_options(),
-    ))
+    Some(tbt_compiler::compile::compile(roots, &mut loader, &options))
 }

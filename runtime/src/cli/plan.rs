@@ -31,7 +31,7 @@ pub struct Args {
 
 /// Runs `tbt plan`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
+    let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
         return Status::Usage;
     };
     if !c.diagnostics.is_empty()

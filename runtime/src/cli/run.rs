@@ -24,28 +24,33 @@ pub struct Args {
     /// on run too.
     #[arg(long = "test", value_name = "GLOB")]
     pub tests: Vec<String>,
-    /// Concurrent triggers.
-    #[arg(long, default_value_t = 8)]
-    pub jobs: usize,
+    /// Concurrent triggers [default: 8, or `[run] jobs` in tbt.toml].
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Override a `let`: `--var NAME=value` (JSON values are parsed: numbers, booleans, lists).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Use the variable set `[vars.NAME]` of tbt.toml (`--var` flags override single values).
+    #[arg(long = "vars", value_name = "NAME")]
+    pub var_set: Option<String>,
     /// Where traces come from: `otlp` (the embedded OTLP receiver, default) or an OTLP JSON file of
     /// recorded traces (for `trigger trace` tests).
-    #[arg(long, value_name = "SOURCE", default_value = "otlp")]
-    pub traces: String,
-    /// Address of the embedded receiver's OTLP/gRPC endpoint (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
-    pub otlp_grpc: std::net::SocketAddr,
-    /// Address of the embedded receiver's OTLP/HTTP endpoint (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
-    pub otlp_http: std::net::SocketAddr,
-    /// Default time to wait for a trace, e.g. `10s`.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Default quiet time after which a trace counts as complete, e.g. `100ms`.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
-    pub settle: Duration,
+    #[arg(long, value_name = "SOURCE")]
+    pub traces: Option<String>,
+    /// Address of the embedded receiver's OTLP/gRPC endpoint (port 0: any free port)
+    /// [default: 127.0.0.1:4317].
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_grpc: Option<std::net::SocketAddr>,
+    /// Address of the embedded receiver's OTLP/HTTP endpoint (port 0: any free port)
+    /// [default: 127.0.0.1:4318].
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_http: Option<std::net::SocketAddr>,
+    /// Default time to wait for a trace, e.g. `10s` [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Default quiet time after which a trace counts as complete, e.g. `100ms` [default: 100ms].
+    #[arg(long, value_parser = parse_duration)]
+    pub settle: Option<Duration>,
     /// Write a report: `junit=PATH` or `json=PATH`; repeatable.
     #[arg(long = "report", value_name = "KIND=PATH")]
     pub reports: Vec<String>,
@@ -58,6 +63,62 @@ pub struct Args {
     /// Lint settings.
     #[command(flatten)]
     pub lints: super::CheckOptions,
+}
+
+/// `tbt run`'s settings after flags, tbt.toml and defaults.
+struct Settings {
+    jobs: usize,
+    timeout: Duration,
+    settle: Duration,
+    traces: String,
+    otlp_grpc: std::net::SocketAddr,
+    otlp_http: std::net::SocketAddr,
+}
+
+impl Settings {
+    fn resolve(args: &Args, config: &crate::config::Config) -> Result<Settings, String> {
+        let r = &config.run;
+        let dur = |flag: Option<Duration>,
+                   file: &Option<String>,
+                   key: &str,
+                   default: Duration|
+         -> Result<Duration, String> {
+            match (flag, file) {
+                (Some(d), _) => Ok(d),
+                (None, Some(s)) => {
+                    parse_duration(s).map_err(|e| format!("tbt.toml `[run] {key}`: {e}"))
+                }
+                (None, None) => Ok(default),
+            }
+        };
+        let addr = |flag: Option<std::net::SocketAddr>,
+                    file: &Option<String>,
+                    key: &str,
+                    default: &str|
+         -> Result<std::net::SocketAddr, String> {
+            match (flag, file) {
+                (Some(a), _) => Ok(a),
+                (None, Some(s)) => s.parse().map_err(|_| {
+                    format!("tbt.toml `[run] {key} = \"{s}\"` is not an address (host:port)")
+                }),
+                (None, None) => default
+                    .parse()
+                    .map_err(|_| format!("bad default address {default}")),
+            }
+        };
+        Ok(Settings {
+            jobs: args.jobs.or(r.jobs).unwrap_or(8),
+            timeout: dur(args.timeout, &r.timeout, "timeout", Duration::from_secs(10))?,
+            settle: dur(args.settle, &r.settle, "settle", Duration::from_millis(100))?,
+            traces: args
+                .traces
+                .clone()
+                .or_else(|| r.traces.clone())
+                .unwrap_or_else(|| "otlp".into()),
+            otlp_grpc: addr(args.otlp_grpc, &r.otlp_grpc, "otlp_grpc", "127.0.0.1:4317")?,
+            otlp_http: addr(args.otlp_http, &r.otlp_http, "otlp_http", "127.0.0.1:4318")?,
+        })
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -98,7 +159,34 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 /// Runs `tbt run`.
 pub fn run(args: Args, color: Color) -> Status {
+    let config = match crate::config::Config::load(args.lints.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            output::usage_error(&e, color);
+            return Status::Usage;
+        }
+    };
+    let settings = match Settings::resolve(&args, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            output::usage_error(&e, color);
+            return Status::Usage;
+        }
+    };
     let mut vars = HashMap::new();
+    if let Some(set) = &args.var_set {
+        match config.var_set(set) {
+            Ok(pairs) => {
+                for (k, v) in pairs {
+                    vars.insert(k, Value::from(&v));
+                }
+            }
+            Err(e) => {
+                output::usage_error(&e, color);
+                return Status::Usage;
+            }
+        }
+    }
     for v in &args.vars {
         let Some((k, val)) = v.split_once('=') else {
             output::usage_error(&format!("`--var {v}`: write NAME=VALUE"), color);
@@ -123,17 +211,17 @@ pub fn run(args: Args, color: Color) -> Status {
             }
         }
     }
-    if args.traces.starts_with("jaeger=") || args.traces.starts_with("tempo=") {
+    if settings.traces.starts_with("jaeger") || settings.traces.starts_with("tempo=") {
         output::usage_error(
             &format!(
                 "`--traces {}`: Jaeger and Tempo sources are not available in this version; use `otlp` or an OTLP JSON file",
-                args.traces
+                settings.traces
             ),
             color,
         );
         return Status::Usage;
     }
-    let Some(c) = super::compile_paths(&args.paths, args.lints, color) else {
+    let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
         return Status::Usage;
     };
     if !c.diagnostics.is_empty()
@@ -165,9 +253,9 @@ pub fn run(args: Args, color: Color) -> Status {
     scopes.prepare();
     let redactor = Redactor::new(scopes.secrets());
     let opts = RunOptions {
-        jobs: args.jobs.max(1),
-        timeout: args.timeout,
-        settle: args.settle,
+        jobs: settings.jobs.max(1),
+        timeout: settings.timeout,
+        settle: settings.settle,
         filter: args.tests.clone(),
         shard: args.shard,
     };
@@ -182,10 +270,10 @@ pub fn run(args: Args, color: Color) -> Status {
         }
     };
     let outcome = runtime.block_on(async {
-        let (source, receiver): (Arc<dyn TraceSource>, _) = if args.traces == "otlp" {
+        let (source, receiver): (Arc<dyn TraceSource>, _) = if settings.traces == "otlp" {
             let config = ReceiverConfig {
-                grpc_addr: Some(args.otlp_grpc),
-                http_addr: Some(args.otlp_http),
+                grpc_addr: Some(settings.otlp_grpc),
+                http_addr: Some(settings.otlp_http),
                 ..ReceiverConfig::default()
             };
             let store = TraceStore::new(StoreLimits::default());
@@ -211,7 +299,7 @@ pub fn run(args: Args, color: Color) -> Status {
                 Err(e) => return Err(e.to_string()),
             }
         } else {
-            match FileSource::open(&args.traces) {
+            match FileSource::open(&settings.traces) {
                 Ok(s) => (Arc::new(s) as Arc<dyn TraceSource>, None),
                 Err(e) => return Err(e),
             }
