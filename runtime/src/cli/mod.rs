@@ -34,7 +34,7 @@ pub enum Command {
     /// Print the execution plan (the dependency DAG) of a suite.
     Plan(plan::Args),
     /// Run suites: fire triggers, collect their traces, check the expectations.
-    Run(run::Args),
+    Run(Box<run::Args>),
 }
 
 /// Exit status of a command.
@@ -64,7 +64,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a, cli.color),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Plan(a) => plan::run(a, cli.color),
-        Command::Run(a) => run::run(a, cli.color),
+        Command::Run(a) => run::run(*a, cli.color),
     };
     ExitCode::from(status as u8)
 }
