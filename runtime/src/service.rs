@@ -609,10 +609,13 @@ impl Supervisor {
                 Ok(Err(e)) => return Err(e),
                 Err(_) => Some(None),
             },
-            exited = exit.wait_for(Option::is_some) => match exited {
-                Ok(exit) => Some(*exit),
-                Err(_) => Some(None),
-            },
+            exited = async {
+                match exit.wait_for(Option::is_some).await {
+                    Ok(exit) => *exit,
+                    // The waiter could not wait: only the probe and the deadline can tell.
+                    Err(_) => std::future::pending().await,
+                }
+            } => Some(exited),
         };
         let Some(exited) = outcome else {
             return Ok(());
