@@ -255,9 +255,8 @@ impl ServiceError {
     pub fn log_tail(&self) -> &str {
         match self {
             ServiceError::Spawn { .. } => "",
-            ServiceError::ExitedEarly { log_tail, .. } | ServiceError::NotReady { log_tail, .. } => {
-                log_tail
-            }
+            ServiceError::ExitedEarly { log_tail, .. }
+            | ServiceError::NotReady { log_tail, .. } => log_tail,
         }
     }
 }
@@ -320,7 +319,10 @@ impl LogBuffer {
         let skip = self.lines.len().saturating_sub(max);
         let mut out = String::new();
         if self.dropped + skip > 0 {
-            out.push_str(&format!("… ({} earlier lines not shown)\n", self.dropped + skip));
+            out.push_str(&format!(
+                "… ({} earlier lines not shown)\n",
+                self.dropped + skip
+            ));
         }
         for line in self.lines.iter().skip(skip) {
             out.push_str(line);
@@ -687,7 +689,9 @@ impl Supervisor {
             // Always: children of an exited leader may still be in the group.
             service.signal(Signal::KILL);
             if exit.is_none() {
-                exit = service.wait_exit(Instant::now() + Duration::from_secs(1)).await;
+                exit = service
+                    .wait_exit(Instant::now() + Duration::from_secs(1))
+                    .await;
             }
             for reader in &service.readers {
                 reader.abort();

@@ -136,7 +136,13 @@ async fn http_readiness_accepts_any_answer_below_500() {
         spec(
             "web",
             "python3",
-            &["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"],
+            &[
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ],
         ),
         // A 404 is an answer: the server is up.
         Probe::Http(format!("http://127.0.0.1:{port}/no-such-page")),
@@ -163,7 +169,10 @@ async fn services_get_the_otel_variables_and_their_own_env_wins() {
     );
     service.env = vec![
         ("MY_VAR".to_owned(), "hello world".to_owned()),
-        ("OTEL_TRACES_SAMPLER".to_owned(), "parentbased_always_on".to_owned()),
+        (
+            "OTEL_TRACES_SAMPLER".to_owned(),
+            "parentbased_always_on".to_owned(),
+        ),
     ];
     let supervisor = Supervisor::start(vec![service, sh("plain", "exec sleep 300")], otel())
         .await
@@ -213,7 +222,10 @@ async fn a_service_that_exits_early_reports_its_code_and_output() {
         shown.starts_with("service `api` exited before it was ready (exit code 7)"),
         "{shown}"
     );
-    assert!(shown.contains("| error: DATABASE_URL is not set"), "{shown}");
+    assert!(
+        shown.contains("| error: DATABASE_URL is not set"),
+        "{shown}"
+    );
     assert!(shown.contains("| loading config"), "{shown}");
 }
 
@@ -221,7 +233,10 @@ async fn a_service_that_exits_early_reports_its_code_and_output() {
 async fn a_service_that_never_becomes_ready_fails_at_its_deadline_and_is_stopped() {
     let port = free_port();
     let service = ready(
-        sh("api", "echo \"pid=$$\"; echo 'still booting'; exec sleep 300"),
+        sh(
+            "api",
+            "echo \"pid=$$\"; echo 'still booting'; exec sleep 300",
+        ),
         Probe::Tcp(format!("127.0.0.1:{port}")),
         Duration::from_millis(400),
     );
@@ -246,7 +261,9 @@ async fn a_service_that_never_becomes_ready_fails_at_its_deadline_and_is_stopped
     assert_eq!(*probe, Probe::Tcp(format!("127.0.0.1:{port}")));
     assert_eq!(*within, Duration::from_millis(400));
     assert!(
-        last_attempt.as_deref().is_some_and(|a| a.contains("refused")),
+        last_attempt
+            .as_deref()
+            .is_some_and(|a| a.contains("refused")),
         "{last_attempt:?}"
     );
     assert!(log_tail.contains("still booting"), "{log_tail}");
@@ -258,7 +275,10 @@ async fn a_service_that_never_becomes_ready_fails_at_its_deadline_and_is_stopped
         "{shown}"
     );
     let pid = pid_after(log_tail, "pid=");
-    assert!(wait_gone(pid, Duration::from_secs(2)), "the service is stopped");
+    assert!(
+        wait_gone(pid, Duration::from_secs(2)),
+        "the service is stopped"
+    );
 }
 
 #[tokio::test]
@@ -330,7 +350,10 @@ async fn a_failing_service_stops_the_ones_started_before_it() {
     let first = ready(
         sh(
             "db",
-            &format!("echo $$ > '{}'; echo up; exec sleep 300", pid_file.display()),
+            &format!(
+                "echo $$ > '{}'; echo up; exec sleep 300",
+                pid_file.display()
+            ),
         ),
         log("up"),
         Duration::from_secs(10),
@@ -389,7 +412,10 @@ async fn stop_kills_the_whole_process_group() {
     assert!(!is_gone(child) && !is_gone(leader));
     supervisor.stop().await;
     assert!(wait_gone(leader, Duration::from_secs(2)));
-    assert!(wait_gone(child, Duration::from_secs(2)), "grandchild killed");
+    assert!(
+        wait_gone(child, Duration::from_secs(2)),
+        "grandchild killed"
+    );
 }
 
 #[tokio::test]
@@ -428,9 +454,7 @@ async fn dropping_the_supervisor_kills_every_group() {
             Duration::from_secs(10),
         ),
     ];
-    let supervisor = Supervisor::start(services, otel())
-        .await
-        .expect("started");
+    let supervisor = Supervisor::start(services, otel()).await.expect("started");
     let mut pids = Vec::new();
     for name in ["a", "b"] {
         let tail = supervisor.log_tail(name);
@@ -448,7 +472,10 @@ async fn a_service_that_dies_during_the_run_is_reported() {
     let supervisor = Supervisor::start(
         vec![
             ready(
-                sh("flaky", "echo ready; sleep 0.2; echo 'panic: out of memory' >&2; exit 3"),
+                sh(
+                    "flaky",
+                    "echo ready; sleep 0.2; echo 'panic: out of memory' >&2; exit 3",
+                ),
                 log("ready"),
                 Duration::from_secs(10),
             ),
