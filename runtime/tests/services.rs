@@ -522,3 +522,93 @@ async fn no_services_is_fine() {
     assert!(supervisor.names().is_empty());
     assert!(supervisor.stop().await.is_empty());
 }
+
+#[tokio::test]
+async fn an_http_server_answering_5xx_is_not_ready() {
+    let port = free_port();
+    let script = "import http.server, sys\n\
+                  class H(http.server.BaseHTTPRequestHandler):\n\
+                  \x20   def do_GET(self):\n\
+                  \x20       self.send_response(503)\n\
+                  \x20       self.end_headers()\n\
+                  http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+    let error = Supervisor::start(
+        vec![ready(
+            spec("web", "python3", &["-c", script, &port.to_string()]),
+            Probe::Http(format!("http://127.0.0.1:{port}/health")),
+            Duration::from_millis(1500),
+        )],
+        otel(),
+    )
+    .await
+    .expect_err("503 is not ready");
+    let ServiceError::NotReady { last_attempt, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        last_attempt.as_deref(),
+        Some("answered 503 Service Unavailable"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_early_exit_is_reported_even_when_a_child_holds_the_output_open() {
+    let clock = Instant::now();
+    let error = Supervisor::start(
+        vec![ready(
+            sh(
+                "api",
+                "sleep 300 & echo \"child=$!\"; echo 'fatal: bad flag'; exit 2",
+            ),
+            log("listening"),
+            Duration::from_secs(30),
+        )],
+        otel(),
+    )
+    .await
+    .expect_err("exits");
+    assert!(
+        clock.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        clock.elapsed()
+    );
+    let ServiceError::ExitedEarly {
+        status, log_tail, ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*status, Exit::Code(2));
+    assert!(log_tail.contains("fatal: bad flag"), "{log_tail}");
+    let child = pid_after(log_tail, "child=");
+    assert!(
+        wait_gone(child, Duration::from_secs(2)),
+        "the orphaned child is killed with the group"
+    );
+}
+
+#[tokio::test]
+async fn long_lines_are_cut() {
+    let service = ready(
+        spec(
+            "wide",
+            "python3",
+            &[
+                "-c",
+                "print('x' * 100000); print('done', flush=True); import time; time.sleep(300)",
+            ],
+        ),
+        log("done"),
+        Duration::from_secs(10),
+    );
+    let supervisor = Supervisor::start(vec![service], otel())
+        .await
+        .expect("started");
+    let tail = supervisor.log_tail("wide");
+    let first = tail.lines().next().expect("a line");
+    assert!(first.len() <= 4096 + '…'.len_utf8(), "{}", first.len());
+    assert!(first.ends_with('…'));
+    assert!(tail.ends_with("done"), "{tail}");
+    supervisor.stop().await;
+}
