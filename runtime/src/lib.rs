@@ -11,6 +11,7 @@ pub mod receiver;
 pub mod report;
 pub mod run;
 pub mod scheduler;
+pub mod service;
 pub mod store;
 pub mod tls;
 pub mod trigger;
