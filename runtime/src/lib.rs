@@ -7,6 +7,7 @@ pub mod cli;
 pub mod files;
 pub mod output;
 pub mod receiver;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod scheduler;
