@@ -287,9 +287,15 @@ where
             wake = wake.min(quiet_until);
         }
         if wake >= deadline {
-            // One last look just before the deadline would race it; answer at the deadline.
-            tokio::time::sleep_until(deadline).await;
-            break;
+            // Take one last look shortly before the deadline (with the backoff at 1 s the view
+            // would otherwise be up to a second old), then answer at the deadline.
+            match deadline.checked_sub(polling.initial_backoff) {
+                Some(last) if last > now => wake = last,
+                _ => {
+                    tokio::time::sleep_until(deadline).await;
+                    break;
+                }
+            }
         }
         tokio::time::sleep_until(wake).await;
     }
@@ -354,6 +360,18 @@ fn normalize_json(v: &mut serde_json::Value) {
                     *s = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 }
             }
+            // Enums by name (protobuf's canonical JSON, as Tempo writes them) become numbers.
+            if let Some(Value::String(kind)) = map.get("kind")
+                && let Some(n) = enum_number(kind, "SPAN_KIND_", &SPAN_KINDS)
+            {
+                map.insert("kind".into(), n.into());
+            }
+            if let Some(Value::Object(status)) = map.get_mut("status")
+                && let Some(Value::String(code)) = status.get("code")
+                && let Some(n) = enum_number(code, "STATUS_CODE_", &STATUS_CODES)
+            {
+                status.insert("code".into(), n.into());
+            }
             for x in map.values_mut() {
                 normalize_json(x);
             }
@@ -361,6 +379,24 @@ fn normalize_json(v: &mut serde_json::Value) {
         Value::Array(items) => items.iter_mut().for_each(normalize_json),
         _ => {}
     }
+}
+
+const SPAN_KINDS: [&str; 6] = [
+    "UNSPECIFIED",
+    "INTERNAL",
+    "SERVER",
+    "CLIENT",
+    "PRODUCER",
+    "CONSUMER",
+];
+const STATUS_CODES: [&str; 3] = ["UNSET", "OK", "ERROR"];
+
+fn enum_number(name: &str, prefix: &str, names: &[&str]) -> Option<u32> {
+    let short = name.strip_prefix(prefix).unwrap_or(name);
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(short))
+        .and_then(|i| u32::try_from(i).ok())
 }
 
 fn is_hex(s: &str, bytes: usize) -> bool {
@@ -508,5 +544,30 @@ mod tests {
         assert!((150..=200).contains(&d[1]), "{d:?}");
         assert!((300..=400).contains(&d[2]), "{d:?}");
         assert!((300..=400).contains(&d[3]), "{d:?}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn tempo_style_json_enums_and_strings() {
+        let batch = serde_json::json!({
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+            "scopeSpans": [{"scope": {"name": "lib"}, "spans": [{
+                "traceId": "AAAAAAAAAAAAAAAAAAAAAQ==", "spanId": "AAAAAAAAAAI=",
+                "name": "GET /", "kind": "SPAN_KIND_SERVER",
+                "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
+                "attributes": [{"key": "retries", "value": {"intValue": "3"}},
+                               {"key": "ok", "value": {"boolValue": true}}],
+                "status": {"code": "STATUS_CODE_ERROR", "message": "boom"}
+            }]}]
+        });
+        let mut id = [0u8; 16];
+        id[15] = 1;
+        let t = trace_from_json_batches(vec![batch], id).unwrap();
+        assert_eq!(t.len(), 1);
     }
 }
