@@ -8,6 +8,7 @@ pub mod config;
 pub mod files;
 pub mod output;
 pub mod receiver;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod scheduler;
