@@ -277,3 +277,94 @@ fn a_receiver_port_in_use_is_an_infrastructure_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("{addr} is already in use")), "{err}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn services_are_started_ready_checked_and_stopped_by_tbt_run() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: python3 is not installed (it plays the service under test)");
+        return;
+    }
+    let port = free_port();
+    let suite = format!(
+        r#"service web {{
+  run "python3" ["-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+  ready http "http://127.0.0.1:{port}/" within 20s
+}}
+
+test index {{
+  trigger http GET "http://127.0.0.1:{port}/"
+  expect response {{
+    status == 200
+  }}
+  expect span:root {{
+    service == "tbt"
+  }}
+}}
+"#
+    );
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("s.tbt"), suite).expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args([
+            "run",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--color",
+            "never",
+            "s.tbt",
+        ])
+        .current_dir(d.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 passed"), "{err}");
+    // The service was stopped: the port is free again.
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the service still listens"
+    );
+}
+
+#[test]
+fn a_service_that_exits_early_is_an_infrastructure_error_with_its_output() {
+    let suite = "service broken {\n  run \"/bin/sh\" [\"-c\", \"echo cannot open database >&2; exit 7\"]\n  ready tcp \"127.0.0.1:9\" within 20s\n}\n\ntest t {\n  trigger http GET \"http://127.0.0.1:9/\"\n}\n";
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("s.tbt"), suite).expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args([
+            "run",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--color",
+            "never",
+            "s.tbt",
+        ])
+        .current_dir(d.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("broken")
+            && err.contains("exit code 7")
+            && err.contains("cannot open database"),
+        "{err}"
+    );
+}

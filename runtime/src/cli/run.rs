@@ -211,16 +211,6 @@ pub fn run(args: Args, color: Color) -> Status {
             }
         }
     }
-    if settings.traces.starts_with("jaeger") || settings.traces.starts_with("tempo=") {
-        output::usage_error(
-            &format!(
-                "`--traces {}`: Jaeger and Tempo sources are not available in this version; use `otlp` or an OTLP JSON file",
-                settings.traces
-            ),
-            color,
-        );
-        return Status::Usage;
-    }
     let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
         return Status::Usage;
     };
@@ -252,6 +242,13 @@ pub fn run(args: Args, color: Color) -> Status {
     let scopes = scopes.link();
     scopes.prepare();
     let redactor = Redactor::new(scopes.secrets());
+    let service_specs = match crate::run::spec::services(c, scopes, &HOST) {
+        Ok(s) => s,
+        Err(e) => {
+            output::usage_error(&redactor.redact(&e), color);
+            return Status::Infra;
+        }
+    };
     let opts = RunOptions {
         jobs: settings.jobs.max(1),
         timeout: settings.timeout,
@@ -298,10 +295,31 @@ pub fn run(args: Args, color: Color) -> Status {
                 }
                 Err(e) => return Err(e.to_string()),
             }
+        } else if settings.traces.starts_with("jaeger") || settings.traces.starts_with("tempo") {
+            let spec = crate::remote::parse_source_arg(&settings.traces)?;
+            (spec.into_source(Vec::new())?, None)
         } else {
             match FileSource::open(&settings.traces) {
                 Ok(s) => (Arc::new(s) as Arc<dyn TraceSource>, None),
                 Err(e) => return Err(e),
+            }
+        };
+        // Services of the suite, told where to send their spans.
+        let otel = match &receiver {
+            Some(r) => crate::service::OtelEnv::grpc(r.grpc_endpoint().unwrap_or_default()),
+            None => crate::service::OtelEnv::default(),
+        };
+        let supervisor = if service_specs.is_empty() {
+            None
+        } else {
+            match crate::service::Supervisor::start(service_specs, otel).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    if let Some(r) = receiver {
+                        let _ = r.shutdown().await;
+                    }
+                    return Err(e.to_string());
+                }
             }
         };
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -311,18 +329,40 @@ pub fn run(args: Args, color: Color) -> Status {
             }
         });
         let result = run::execute(c, scopes, source, opts, rx).await;
+        let mut notes = Vec::new();
+        if let Some(sup) = supervisor {
+            // A service that died during the run explains failures: show its last output.
+            for (name, exit) in sup.exited() {
+                notes.push(format!(
+                    "service `{name}` stopped during the run ({exit}); its last output:\n{}",
+                    sup.log_tail(&name)
+                ));
+            }
+            if result.exit_code() != 0 && notes.is_empty() {
+                for name in sup.names() {
+                    let tail = sup.log_tail(&name);
+                    if !tail.trim().is_empty() {
+                        notes.push(format!("last output of service `{name}`:\n{tail}"));
+                    }
+                }
+            }
+            sup.stop().await;
+        }
         if let Some(r) = receiver {
             let _ = r.shutdown().await;
         }
-        Ok(result)
+        Ok((result, notes))
     });
-    let result = match outcome {
+    let (result, notes) = match outcome {
         Ok(r) => r,
         Err(e) => {
             output::usage_error(&e, color);
             return Status::Infra;
         }
     };
+    for n in &notes {
+        eprintln!("{}", redactor.redact(n));
+    }
     let diags = report::terminal::failure_diagnostics(&result, &c.sources, &redactor);
     let _ = output::emit(&c.sources, &diags, DiagFormat::Human, color);
     let text = report::terminal::lines(&result, &redactor);

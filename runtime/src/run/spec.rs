@@ -208,3 +208,97 @@ pub fn build(
         other => Err(format!("`trigger {other}` is not a live trigger")),
     }
 }
+
+/// Builds the specs of every `service` of the root modules, evaluating directive values in the
+/// module's scope. Relative `cwd` and relative program paths (`./server`) are resolved against
+/// the suite file's directory; a bare program name is looked up on `PATH`.
+pub fn services(
+    c: &tbt_compiler::compile::Compilation,
+    scopes: &tbt_compiler::bindings::Scopes<'_, '_>,
+    host: &dyn Host,
+) -> Result<Vec<crate::service::ServiceSpec>, String> {
+    use crate::service::{Probe, Readiness, ServiceSpec};
+    let mut out = Vec::new();
+    for m in c
+        .program
+        .modules
+        .iter()
+        .filter(|m| m.origin == tbt_compiler::program::Origin::Root)
+    {
+        let file = &c.sources.get(m.file).name;
+        let base = Path::new(file).parent().unwrap_or(Path::new("."));
+        let scope = scopes.module(m.id);
+        let cx = Ctx { scope, host, base };
+        for &i in &m.services {
+            let ast::ItemKind::Service(s) = &m.ast.items[i].kind else {
+                continue;
+            };
+            let what = |e: String| format!("service `{}`: {e}", s.name.name);
+            let mut spec = ServiceSpec {
+                name: s.name.name.clone(),
+                program: String::new(),
+                args: Vec::new(),
+                env: Vec::new(),
+                cwd: None,
+                ready: None,
+            };
+            for d in &s.body {
+                match d.name.name.as_str() {
+                    "run" => {
+                        let program = cx
+                            .string(cx.arg(d).map_err(what)?, "the program")
+                            .map_err(what)?;
+                        spec.program =
+                            if program.contains('/') && !Path::new(&program).is_absolute() {
+                                base.join(&program).to_string_lossy().into_owned()
+                            } else {
+                                program
+                            };
+                        if let Some(a) = d.args.get(1) {
+                            match cx.value(a, "the arguments").map_err(what)? {
+                                Value::List(items) => spec.args = items.iter().map(text).collect(),
+                                other => {
+                                    return Err(what(format!(
+                                        "the arguments must be a list, found {}",
+                                        other.type_name()
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                    "env" => spec.env.push(cx.pair(d).map_err(what)?),
+                    "cwd" => {
+                        spec.cwd = Some(cx.path(cx.arg(d).map_err(what)?, "cwd").map_err(what)?)
+                    }
+                    "ready" => {
+                        let kind = match d.args.first().map(|a| &a.kind) {
+                            Some(ExprKind::Path(p)) => p.dotted(),
+                            _ => return Err(what("`ready` needs http, tcp or log".into())),
+                        };
+                        let target = cx
+                            .string(
+                                d.args
+                                    .get(1)
+                                    .ok_or_else(|| what("`ready` needs a target".into()))?,
+                                "the readiness target",
+                            )
+                            .map_err(what)?;
+                        let probe = match kind.as_str() {
+                            "http" => Probe::Http(target),
+                            "tcp" => Probe::Tcp(target),
+                            _ => Probe::Log(target),
+                        };
+                        let within = match &d.within {
+                            Some(w) => cx.duration(w).map_err(what)?,
+                            None => Duration::from_secs(60),
+                        };
+                        spec.ready = Some(Readiness { probe, within });
+                    }
+                    _ => {}
+                }
+            }
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}
