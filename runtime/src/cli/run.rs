@@ -340,7 +340,7 @@ pub fn run(args: Args, color: Color) -> Status {
             }
             if result.exit_code() != 0 && notes.is_empty() {
                 for name in sup.names() {
-                    let tail = sup.log_tail(&name);
+                    let tail = sup.log_tail(name);
                     if !tail.trim().is_empty() {
                         notes.push(format!("last output of service `{name}`:\n{tail}"));
                     }
