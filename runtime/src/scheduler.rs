@@ -53,6 +53,8 @@ pub trait NodeRunner: Send + Sync + 'static {
     fn takes_slot(&self, node: NodeIndex) -> bool;
     /// A short name for skip reasons: `place_order.create trigger`.
     fn describe(&self, node: NodeIndex) -> String;
+    /// Called once per node when its outcome is known (run, failed or skipped), for progress.
+    fn finished(&self, _node: NodeIndex, _outcome: &Outcome) {}
 }
 
 /// Runs every node of `graph` and returns each node's outcome, indexed by node.
@@ -113,11 +115,12 @@ pub async fn run<N: Send + Sync + 'static, E>(
                 };
                 let failed = !outcome.is_passed();
                 let reason = failed.then(|| format!("skipped: {} did not pass", runner.describe(node)));
+                runner.finished(node, &outcome);
                 outcomes[node.index()] = Some(outcome);
                 for succ in graph.neighbors_directed(node, Direction::Outgoing) {
                     waiting[succ.index()] -= 1;
                     if let Some(reason) = &reason {
-                        skip_descendants(graph, succ, reason, &mut outcomes);
+                        skip_descendants(graph, succ, reason, &mut outcomes, &*runner);
                     } else if waiting[succ.index()] == 0 && outcomes[succ.index()].is_none() {
                         ready.push(succ);
                     }
@@ -143,13 +146,16 @@ fn skip_descendants<N, E>(
     start: NodeIndex,
     reason: &str,
     outcomes: &mut [Option<Outcome>],
+    runner: &dyn NodeRunner,
 ) {
     let mut stack = vec![start];
     while let Some(n) = stack.pop() {
         if outcomes[n.index()].is_some() {
             continue;
         }
-        outcomes[n.index()] = Some(Outcome::Skipped(reason.to_string()));
+        let skipped = Outcome::Skipped(reason.to_string());
+        runner.finished(n, &skipped);
+        outcomes[n.index()] = Some(skipped);
         stack.extend(graph.neighbors_directed(n, Direction::Outgoing));
     }
 }

@@ -249,7 +249,10 @@ pub fn run(args: Args, color: Color) -> Status {
             return Status::Infra;
         }
     };
+    let progress = Progress::new(args.quiet, c.program.tests.len());
     let opts = RunOptions {
+        progress: progress.finished_fn(),
+        started: progress.started_fn(),
         jobs: settings.jobs.max(1),
         timeout: settings.timeout,
         settle: settings.settle,
@@ -360,6 +363,7 @@ pub fn run(args: Args, color: Color) -> Status {
             return Status::Infra;
         }
     };
+    progress.finish();
     for n in &notes {
         eprintln!("{}", redactor.redact(n));
     }
@@ -399,5 +403,93 @@ pub fn run(args: Args, color: Color) -> Status {
         0 => Status::Ok,
         1 => Status::Failed,
         _ => Status::Infra,
+    }
+}
+
+/// Live progress on a terminal: a bar with the counts and the tests running now. Nothing when
+/// stderr is not a terminal (CI logs get the plain lines at the end) or with `--quiet`.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    running: Arc<std::sync::Mutex<Vec<String>>>,
+    counts: Arc<std::sync::Mutex<[usize; 3]>>,
+}
+
+impl Progress {
+    fn new(quiet: bool, tests: usize) -> Self {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(tests as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            running: Arc::default(),
+            counts: Arc::default(),
+        }
+    }
+
+    fn message(running: &[String], counts: &[usize; 3]) -> String {
+        let mut m = format!(
+            "{} passed, {} failed, {} other",
+            counts[0], counts[1], counts[2]
+        );
+        if !running.is_empty() {
+            let shown: Vec<&str> = running.iter().take(3).map(String::as_str).collect();
+            m.push_str(&format!(" · running {}", shown.join(", ")));
+            if running.len() > 3 {
+                m.push_str(&format!(" +{}", running.len() - 3));
+            }
+        }
+        m
+    }
+
+    fn started_fn(&self) -> Option<run::StartedFn> {
+        let bar = self.bar.clone()?;
+        let (running, counts) = (self.running.clone(), self.counts.clone());
+        Some(Arc::new(move |name: &str| {
+            let mut r = running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            r.push(name.to_string());
+            let c = *counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            bar.set_message(Self::message(&r, &c));
+        }))
+    }
+
+    fn finished_fn(&self) -> Option<run::ProgressFn> {
+        let bar = self.bar.clone()?;
+        let (running, counts) = (self.running.clone(), self.counts.clone());
+        Some(Arc::new(
+            move |name: &str, status: crate::run::result::Status| {
+                let mut r = running
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.retain(|n| n != name);
+                let mut c = counts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match status {
+                    crate::run::result::Status::Passed => c[0] += 1,
+                    crate::run::result::Status::Failed => c[1] += 1,
+                    _ => c[2] += 1,
+                }
+                bar.set_message(Self::message(&r, &c));
+                bar.inc(1);
+            },
+        ))
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }

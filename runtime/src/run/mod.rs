@@ -30,8 +30,14 @@ use tbt_compiler::trace::{Trace, TraceId};
 use tbt_compiler::value::Value;
 use tokio::sync::watch;
 
+/// Called when a test has finished: its name and status.
+pub type ProgressFn = Arc<dyn Fn(&str, Status) + Send + Sync>;
+
+/// Called when a test starts: its name.
+pub type StartedFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Settings of one run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Concurrent triggers.
     pub jobs: usize,
@@ -43,6 +49,22 @@ pub struct RunOptions {
     pub filter: Vec<String>,
     /// `--shard K/N`: run the K-th of N deterministic parts (1-based K).
     pub shard: Option<(usize, usize)>,
+    /// Told about each test as it finishes (live progress).
+    pub progress: Option<ProgressFn>,
+    /// Told when a test starts (its first trigger fires).
+    pub started: Option<StartedFn>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("jobs", &self.jobs)
+            .field("timeout", &self.timeout)
+            .field("settle", &self.settle)
+            .field("filter", &self.filter)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RunOptions {
@@ -53,6 +75,8 @@ impl Default for RunOptions {
             settle: Duration::from_millis(100),
             filter: Vec::new(),
             shard: None,
+            progress: None,
+            started: None,
         }
     }
 }
@@ -127,6 +151,8 @@ struct Runner {
     steps: Mutex<HashMap<(usize, usize), StepState>>,
     me: std::sync::Weak<Runner>,
     triggers: crate::trigger::Triggers,
+    /// Per test: nodes not finished yet, and the worst status so far (for progress).
+    remaining: Mutex<HashMap<usize, (usize, Status)>>,
 }
 
 /// What a trigger node does after its synchronous part.
@@ -238,6 +264,13 @@ pub async fn execute(
         steps: Mutex::new(HashMap::new()),
         me: me.clone(),
         triggers: crate::trigger::Triggers::new(),
+        remaining: Mutex::new(graph.node_indices().fold(
+            HashMap::new(),
+            |mut m: HashMap<usize, (usize, Status)>, n| {
+                m.entry(graph[n].test).or_insert((0, Status::Passed)).0 += 1;
+                m
+            },
+        )),
     });
     let outcomes = scheduler::run(&graph, runner.clone(), opts.jobs, cancel).await;
     let mut result = runner.results(&selected, &outcomes);
@@ -303,6 +336,31 @@ impl NodeRunner for Runner {
 
     fn takes_slot(&self, node: NodeIndex) -> bool {
         matches!(self.graph[node].kind, NodeKind::Trigger)
+    }
+
+    fn finished(&self, node: NodeIndex, outcome: &Outcome) {
+        let test = self.graph[node].test;
+        let status = match outcome {
+            Outcome::Passed => Status::Passed,
+            Outcome::Failed(_) => Status::Failed,
+            Outcome::Error(_) => Status::Error,
+            Outcome::Skipped(_) => Status::Skipped,
+        };
+        let done = {
+            let mut m = self
+                .remaining
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(entry) = m.get_mut(&test) else {
+                return;
+            };
+            entry.0 = entry.0.saturating_sub(1);
+            entry.1 = entry.1.worst(status);
+            (entry.0 == 0).then_some(entry.1)
+        };
+        if let (Some(status), Some(progress)) = (done, &self.opts.progress) {
+            progress(&self.c.program.tests[test].name, status);
+        }
     }
 
     fn describe(&self, node: NodeIndex) -> String {
@@ -394,6 +452,11 @@ impl Runner {
     }
 
     fn prepare(&self, n: &Node) -> Prepared {
+        if n.step == 0
+            && let Some(started) = &self.opts.started
+        {
+            started(&self.c.program.tests[n.test].name);
+        }
         let body = self.c.program.step_body(n.test, n.step);
         // Step lets, in order, each seeing the previous ones.
         let mut locals: Vec<(String, Value)> = Vec::new();
