@@ -367,3 +367,22 @@ test a {{
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("unknown field `jbos`"), "{}", err(&o));
 }
+
+#[test]
+fn verbose_lists_trace_ids_and_every_expectation() {
+    let suite = format!(
+        "test a {{\n  trigger trace \"{TRACE_ID}\"\n  expect span[name == \"charge card\"]\n}}\n"
+    );
+    let d = setup(&suite);
+    let o = tbt(
+        d.path(),
+        &["run", "--traces", "traces.json", "--verbose", "suite.tbt"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.contains(&format!("trace {TRACE_ID}, 9 spans")), "{e}");
+    assert!(
+        e.contains("✓ 3:3 expect span[name == \"charge card\"]"),
+        "{e}"
+    );
+}

@@ -26,14 +26,23 @@ use tbt_compiler::compile::{MemoryLoader, Options, compile};
 
 /// The system under test: `GET /orders/{id}` makes one server span and (deliberately) the same
 /// query twice — an N+1 — then exports with the SDK before answering.
-async fn start_shop(otlp: String) -> (String, Arc<SdkTracerProvider>) {
+async fn start_shop(otlp: String, http: bool) -> (String, Arc<SdkTracerProvider>) {
     tbt::tls::install_crypto_provider();
     let provider = tokio::task::spawn_blocking(move || {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(otlp)
-            .build()
-            .expect("exporter");
+        let exporter = if http {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(format!("{otlp}/v1/traces"))
+                .build()
+                .expect("exporter")
+        } else {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(otlp)
+                .build()
+                .expect("exporter")
+        };
         SdkTracerProvider::builder()
             .with_resource(Resource::builder().with_service_name("orders").build())
             .with_simple_exporter(exporter)
@@ -136,7 +145,8 @@ async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
     let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
         .await
         .expect("receiver");
-    let (base, provider) = start_shop(receiver.grpc_endpoint().expect("grpc endpoint")).await;
+    let (base, provider) =
+        start_shop(receiver.grpc_endpoint().expect("grpc endpoint"), false).await;
 
     let suite = format!("let base = \"{base}\"\n\n{SUITE}");
     let c = compile(
@@ -367,4 +377,77 @@ fn a_service_that_exits_early_is_an_infrastructure_error_with_its_output() {
             && err.contains("cannot open database"),
         "{err}"
     );
+}
+
+const TRANSACTION: &str = r#"test order "Create, then fetch with the captured id" {
+  step create {
+    trigger http GET "${base}/orders/7"
+    expect response {
+      let id = json("$.id")
+    }
+  }
+  step fetch {
+    trigger http GET "${base}/orders/${create.id}"
+    expect response {
+      json("$.id") == create.id
+    }
+    expect span[kind == server] {
+      http.route == "/orders/{id}"
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let (base, provider) = start_shop(receiver.http_endpoint().expect("http endpoint"), true).await;
+    let suite = format!("let base = \"{base}\"\n\n{TRANSACTION}");
+    let c = compile(
+        vec![("tx.tbt".into(), suite.into_bytes())],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(
+        !c.has_errors(),
+        "{}",
+        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
+    );
+    let c: &'static _ = Box::leak(Box::new(c));
+    static HOST: tbt::run::RunHost = tbt::run::RunHost;
+    let bindings: &'static Bindings<'static> =
+        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
+    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
+    let scopes = scopes.link();
+    scopes.prepare();
+    let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(200),
+        ..RunOptions::default()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        execute(c, scopes, source, opts, rx),
+    )
+    .await
+    .expect("finishes");
+    let t = &result.tests[0];
+    assert_eq!(t.status, Status::Passed, "{t:#?}");
+    assert_eq!(t.steps.len(), 2);
+    assert_eq!(
+        t.steps[1].spans, 4,
+        "spans exported over OTLP/HTTP arrived: {:#?}",
+        t.steps[1]
+    );
+    assert_ne!(
+        t.steps[0].trace_id, t.steps[1].trace_id,
+        "each step has its own trace"
+    );
+    receiver.shutdown().await.expect("shutdown");
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }

@@ -58,8 +58,11 @@ pub struct Args {
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
     /// Print only failures and the summary.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Also print every step's trace id and every expectation's outcome.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Lint settings.
     #[command(flatten)]
     pub lints: super::CheckOptions,
@@ -369,7 +372,7 @@ pub fn run(args: Args, color: Color) -> Status {
     }
     let diags = report::terminal::failure_diagnostics(&result, &c.sources, &redactor);
     let _ = output::emit(&c.sources, &diags, DiagFormat::Human, color);
-    let text = report::terminal::lines(&result, &redactor);
+    let text = report::terminal::lines(&result, &redactor, args.verbose);
     let mut err = std::io::stderr().lock();
     if args.quiet {
         let _ = write!(

@@ -116,8 +116,9 @@ fn step_label(test: &str, step: Option<&str>) -> String {
     }
 }
 
-/// One line per test and the summary, as plain text.
-pub fn lines(result: &RunResult, redactor: &Redactor) -> String {
+/// One line per test and the summary, as plain text; `verbose` adds each step's trace id and
+/// each expectation's outcome.
+pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
     let mut out = String::new();
     for t in &result.tests {
         let mark = match t.status {
@@ -128,6 +129,25 @@ pub fn lines(result: &RunResult, redactor: &Redactor) -> String {
         };
         out.push_str(&format!("{mark} {} ({} ms)\n", t.name, t.duration_ms));
         for s in &t.steps {
+            if verbose {
+                let label = step_label(&t.name, s.name.as_deref());
+                let trace = s.trace_id.as_deref().unwrap_or("-");
+                out.push_str(&format!(
+                    "        {label}: {:?}, trace {trace}, {} spans, {} ms\n",
+                    s.status, s.spans, s.duration_ms
+                ));
+                for e in &s.expectations {
+                    let mark = if e.status == Status::Passed {
+                        "✓"
+                    } else {
+                        "✗"
+                    };
+                    out.push_str(&redactor.redact(&format!(
+                        "          {mark} {}:{} {} — {}\n",
+                        e.location.line, e.location.column, e.source, e.message
+                    )));
+                }
+            }
             if s.status == Status::Skipped
                 && let Some(r) = &s.reason
             {
