@@ -22,7 +22,7 @@ use tbt::receiver::{Receiver, ReceiverConfig};
 use tbt::run::source::EmbeddedSource;
 use tbt::run::{RunOptions, execute};
 use tbt::store::{StoreLimits, TraceStore};
-use tbt_compiler::bindings::{Bindings, Scopes};
+use tbt_compiler::bindings::Scopes;
 use tbt_compiler::compile::{MemoryLoader, Options, compile};
 
 fn hex_bytes(s: &str) -> Vec<u8> {
@@ -106,13 +106,7 @@ fn compile_suite(src: String) -> Compiled {
         "{}",
         tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
     );
-    let c: &'static _ = Box::leak(Box::new(c));
-    static HOST: tbt::run::RunHost = tbt::run::RunHost;
-    let bindings: &'static Bindings<'static> =
-        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
-    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
-    let scopes = scopes.link();
-    scopes.prepare();
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
     Compiled { c, scopes }
 }
 

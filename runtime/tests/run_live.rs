@@ -21,7 +21,6 @@ use tbt::run::result::Status;
 use tbt::run::source::EmbeddedSource;
 use tbt::run::{RunOptions, execute};
 use tbt::store::{StoreLimits, TraceStore};
-use tbt_compiler::bindings::{Bindings, Scopes};
 use tbt_compiler::compile::{MemoryLoader, Options, compile};
 
 /// The system under test: `GET /orders/{id}` makes one server span and (deliberately) the same
@@ -159,13 +158,7 @@ async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
         "{}",
         tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
     );
-    let c: &'static _ = Box::leak(Box::new(c));
-    static HOST: tbt::run::RunHost = tbt::run::RunHost;
-    let bindings: &'static Bindings<'static> =
-        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
-    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
-    let scopes = scopes.link();
-    scopes.prepare();
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
     let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
     let opts = RunOptions {
         timeout: Duration::from_secs(20),
@@ -240,12 +233,7 @@ async fn a_refused_connection_is_a_step_error_and_dependents_are_skipped() {
         "{}",
         tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
     );
-    let c: &'static _ = Box::leak(Box::new(c));
-    static HOST: tbt::run::RunHost = tbt::run::RunHost;
-    let bindings: &'static Bindings<'static> =
-        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
-    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
-    let scopes = scopes.link();
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
     let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let result = tokio::time::timeout(
@@ -416,13 +404,7 @@ async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
         "{}",
         tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
     );
-    let c: &'static _ = Box::leak(Box::new(c));
-    static HOST: tbt::run::RunHost = tbt::run::RunHost;
-    let bindings: &'static Bindings<'static> =
-        Box::leak(Box::new(Bindings::new(&c.program, &HOST, HashMap::new())));
-    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
-    let scopes = scopes.link();
-    scopes.prepare();
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
     let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
     let opts = RunOptions {
         timeout: Duration::from_secs(20),

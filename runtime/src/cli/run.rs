@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tbt_compiler::bindings::{Bindings, Scopes};
 use tbt_compiler::value::Value;
 
 /// Arguments of `tbt run`.
@@ -237,15 +236,9 @@ pub fn run(args: Args, color: Color) -> Status {
         }
     }
     // The suite lives until the process exits: the run's tasks borrow it.
-    let c: &'static _ = Box::leak(Box::new(c));
-    static HOST: run::RunHost = run::RunHost;
-    let bindings: &'static Bindings<'static> =
-        Box::leak(Box::new(Bindings::new(&c.program, &HOST, vars)));
-    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
-    let scopes = scopes.link();
-    scopes.prepare();
+    let (c, scopes) = run::prepare(c, vars);
     let redactor = Redactor::new(scopes.secrets());
-    let service_specs = match crate::run::spec::services(c, scopes, &HOST) {
+    let service_specs = match crate::run::spec::services(c, scopes, &run::RunHost) {
         Ok(s) => s,
         Err(e) => {
             output::usage_error(&redactor.redact(&e), color);

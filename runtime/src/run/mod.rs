@@ -231,6 +231,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// A compiled suite made ready to run: the compilation and its scopes, with every module `let`
+/// evaluated (`--var` overrides applied). They are leaked on purpose: a run's tasks borrow them
+/// for the rest of the process (the CLI exits after the run; tests and benches are short-lived).
+pub fn prepare(
+    c: Compilation,
+    vars: HashMap<String, Value>,
+) -> (&'static Compilation, &'static Scopes<'static, 'static>) {
+    static HOST: RunHost = RunHost;
+    let c: &'static Compilation = Box::leak(Box::new(c));
+    let bindings: &'static tbt_compiler::bindings::Bindings<'static> = Box::leak(Box::new(
+        tbt_compiler::bindings::Bindings::new(&c.program, &HOST, vars),
+    ));
+    let scopes: &'static Scopes<'static, 'static> = Box::leak(Box::new(Scopes::new(bindings)));
+    let scopes = scopes.link();
+    scopes.prepare();
+    (c, scopes)
+}
+
 /// Runs the selected tests of a compiled suite. `c` and `scopes` live for the whole process (the
 /// CLI leaks them; a run is the process's last act).
 pub async fn execute(
