@@ -433,3 +433,152 @@ async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
     receiver.shutdown().await.expect("shutdown");
     let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }
+
+/// A real gRPC server (tonic-health) on loopback.
+async fn health_server() -> String {
+    let (_reporter, service) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_and_exec_triggers_through_the_runner() {
+    let grpc = health_server().await;
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/protos/health.proto");
+    let suite = format!(
+        r#"test health {{
+  trigger grpc "grpc.health.v1.Health/Check" at "{grpc}" {{
+    proto "{proto}"
+    message {{ "service": "" }}
+  }}
+  expect response {{
+    status == 0
+    json("$.status") == "SERVING"
+  }}
+  expect span:root {{
+    service == "tbt"
+    rpc.method == "grpc.health.v1.Health/Check"
+  }}
+}}
+
+test process {{
+  trigger exec "/usr/bin/env" [] {{
+    env MODE = "bench"
+  }}
+  expect response {{
+    exit_code == 0
+    stdout contains "TRACEPARENT=00-"
+    stdout contains "MODE=bench"
+  }}
+  expect span:root
+}}
+"#,
+        proto = proto.display()
+    );
+    let c = compile(
+        vec![("rpc.tbt".into(), suite.into_bytes())],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(
+        !c.has_errors(),
+        "{}",
+        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
+    );
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
+    let store = TraceStore::new(StoreLimits::default());
+    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
+    let opts = RunOptions {
+        settle: Duration::from_millis(50),
+        ..RunOptions::default()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        execute(c, scopes, source, opts, rx),
+    )
+    .await
+    .expect("finishes");
+    for t in &result.tests {
+        assert_eq!(t.status, Status::Passed, "{t:#?}");
+    }
+    assert_eq!(result.summary.passed, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_that_never_settles_fails_at_the_timeout_with_what_was_seen() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKv, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let store = TraceStore::new(StoreLimits::default());
+    let trace_id = [7u8; 16];
+    // A span whose parent never arrives: the trace cannot settle.
+    store.ingest(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(ProtoResource {
+                attributes: vec![ProtoKv {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("orders".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: trace_id.to_vec(),
+                    span_id: vec![1; 8],
+                    parent_span_id: vec![9; 8],
+                    name: "charge card".into(),
+                    start_time_unix_nano: 1,
+                    end_time_unix_nano: 2,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let suite = "test t {\n  trigger trace \"07070707070707070707070707070707\"\n  expect span[name == \"refund\"]\n}\n";
+    let c = compile(
+        vec![("t.tbt".into(), suite.as_bytes().to_vec())],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(!c.has_errors());
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
+    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
+    let opts = RunOptions {
+        timeout: Duration::from_millis(500),
+        settle: Duration::from_millis(50),
+        ..RunOptions::default()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        execute(c, scopes, source, opts, rx),
+    )
+    .await
+    .expect("finishes");
+    let step = &result.tests[0].steps[0];
+    assert_eq!(step.status, Status::Failed);
+    let reason = step.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "at the timeout the trace had not settled: 1 span from orders; 1 expectation failing"
+        ),
+        "{reason}"
+    );
+}

@@ -79,6 +79,9 @@ pub fn failure_diagnostics(
                         m.predicate
                     )));
                 }
+                if let Some(r) = s.reason.as_ref().filter(|r| r.contains("at the timeout")) {
+                    d = d.with_note(redactor.redact(r));
+                }
                 if let Some(tr) = &trace {
                     d = d.with_note(tr.clone());
                 }

@@ -620,6 +620,7 @@ impl Runner {
             .iter()
             .find(|r| !r.passed)
             .map(|r| r.message.clone());
+        let open = out.results.iter().filter(|r| !r.passed).count();
         self.state(n.test, n.step, |s| {
             s.results.extend(out.results);
             s.finished = Some(Instant::now());
@@ -627,7 +628,23 @@ impl Runner {
         match failed {
             None => Outcome::Passed,
             Some(m) if timed_out => {
-                Outcome::Failed(format!("{m} (the trace had not settled at the timeout)"))
+                // What was seen when time ran out: span count, services, what is still failing.
+                let mut services: Vec<&str> = (0..trace_ref.len() as u32)
+                    .map(|i| &**trace_ref.service(i))
+                    .collect();
+                services.sort_unstable();
+                services.dedup();
+                Outcome::Failed(format!(
+                    "{m} (at the timeout the trace had not settled: {} span{} from {}; {open} expectation{} failing)",
+                    trace_ref.len(),
+                    if trace_ref.len() == 1 { "" } else { "s" },
+                    if services.is_empty() {
+                        "no service".to_string()
+                    } else {
+                        services.join(", ")
+                    },
+                    if open == 1 { "" } else { "s" }
+                ))
             }
             Some(m) => Outcome::Failed(m),
         }
@@ -666,7 +683,13 @@ impl Runner {
                     }
                     let st = match &outcomes[node.index()] {
                         Outcome::Passed => Status::Passed,
-                        Outcome::Failed(_) => Status::Failed,
+                        Outcome::Failed(m) => {
+                            // Only the timeout note adds to what the expectations say.
+                            if m.contains("at the timeout") {
+                                reason.get_or_insert_with(|| m.clone());
+                            }
+                            Status::Failed
+                        }
                         Outcome::Error(m) => {
                             reason.get_or_insert_with(|| m.clone());
                             Status::Error
