@@ -582,3 +582,33 @@ async fn a_trace_that_never_settles_fails_at_the_timeout_with_what_was_seen() {
         "{reason}"
     );
 }
+
+#[test]
+fn an_otlp_token_is_required_by_the_receiver_and_handed_to_services() {
+    let suite = "service probe {\n  run \"/bin/sh\" [\"-c\", \"echo \\\"headers: $OTEL_EXPORTER_OTLP_HEADERS\\\"; exec sleep 30\"]\n  ready log \"headers: authorization=Bearer%20\" within 20s\n}\n\ntest t {\n  trigger exec \"/bin/true\" []\n  expect response {\n    exit_code == 0\n  }\n}\n";
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("s.tbt"), suite).expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args([
+            "run",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--color",
+            "never",
+            "--verbose",
+            "s.tbt",
+        ])
+        .env("TBT_OTLP_TOKEN", "tok-5ecret-value")
+        .current_dir(d.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the service saw the header: {err}"
+    );
+    assert!(!err.contains("tok-5ecret-value"), "{err}");
+}

@@ -238,8 +238,42 @@ pub fn run(args: Args, color: Color) -> Status {
     // The suite lives until the process exits: the run's tasks borrow it.
     let (c, scopes) = run::prepare(c, vars);
     let redactor = Redactor::new(scopes.secrets());
+    // `TBT_OTLP_TOKEN`: the receiver then requires `authorization: Bearer <token>`; the suite's
+    // services are given the header (a service's own `env` still wins).
+    let otlp_token = std::env::var("TBT_OTLP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let redactor = match &otlp_token {
+        Some(t) => Redactor::new(
+            scopes
+                .secrets()
+                .into_iter()
+                .chain(std::iter::once(t.clone()))
+                .collect(),
+        ),
+        None => redactor,
+    };
     let service_specs = match crate::run::spec::services(c, scopes, &run::RunHost) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            if let Some(t) = &otlp_token {
+                for spec in &mut s {
+                    if !spec
+                        .env
+                        .iter()
+                        .any(|(k, _)| k == "OTEL_EXPORTER_OTLP_HEADERS")
+                    {
+                        spec.env.insert(
+                            0,
+                            (
+                                "OTEL_EXPORTER_OTLP_HEADERS".into(),
+                                format!("authorization=Bearer%20{t}"),
+                            ),
+                        );
+                    }
+                }
+            }
+            s
+        }
         Err(e) => {
             output::usage_error(&redactor.redact(&e), color);
             return Status::Infra;
@@ -270,6 +304,7 @@ pub fn run(args: Args, color: Color) -> Status {
             let config = ReceiverConfig {
                 grpc_addr: Some(settings.otlp_grpc),
                 http_addr: Some(settings.otlp_http),
+                bearer_token: otlp_token.clone(),
                 ..ReceiverConfig::default()
             };
             let store = TraceStore::new(StoreLimits::default());
