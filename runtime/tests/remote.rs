@@ -168,6 +168,9 @@ fn tempo(url: &str) -> TempoSource {
 
 const LONG: Duration = Duration::from_secs(10);
 const SETTLE: Duration = Duration::from_millis(50);
+/// How long the fault tests wait: long enough that a loaded CI machine still gets answers in
+/// time, short enough to keep the suite quick.
+const WAIT: Duration = Duration::from_millis(1500);
 
 fn settled(w: Result<Waited, String>) -> tbt_compiler::trace::Trace {
     match w {
@@ -249,15 +252,13 @@ async fn not_found_until_the_deadline_is_an_empty_timeout() {
     let server =
         http_server(|_| Reply::Answer(404, "text/plain", b"trace not found".to_vec())).await;
     let start = Instant::now();
-    let w = tempo(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await;
+    let w = tempo(&server.url).wait(ID, WAIT, SETTLE).await;
     match w {
         Ok(Waited::TimedOut(t)) => assert!(t.is_empty()),
         _ => panic!("expected an empty timeout"),
     }
-    assert!(start.elapsed() >= Duration::from_millis(300));
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() >= WAIT);
+    assert!(start.elapsed() < Duration::from_secs(10));
     assert!(server.hits() >= 3, "polled {} times", server.hits());
 }
 
@@ -320,10 +321,8 @@ async fn a_backend_answering_500_is_an_error_naming_it() {
     let server =
         http_server(|_| Reply::Answer(500, "text/plain", b"storage is down".to_vec())).await;
     let start = Instant::now();
-    let e = err(jaeger(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await);
-    assert!(start.elapsed() < Duration::from_secs(2));
+    let e = err(jaeger(&server.url).wait(ID, WAIT, SETTLE).await);
+    assert!(start.elapsed() < Duration::from_secs(10));
     assert!(e.contains(&server.url), "{e}");
     assert!(e.contains("500") && e.contains("storage is down"), "{e}");
     assert!(server.hits() >= 2, "retried");
@@ -333,16 +332,12 @@ async fn a_backend_answering_500_is_an_error_naming_it() {
 async fn garbage_answers_are_errors() {
     let server =
         http_server(|_| Reply::Answer(200, "application/json", b"<html>oops".to_vec())).await;
-    let e = err(jaeger(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await);
+    let e = err(jaeger(&server.url).wait(ID, WAIT, SETTLE).await);
     assert!(e.contains(&server.url) && e.contains("unreadable"), "{e}");
 
     let server =
         http_server(|_| Reply::Answer(200, "application/protobuf", vec![0xff, 0xff, 0xff])).await;
-    let e = err(tempo(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await);
+    let e = err(tempo(&server.url).wait(ID, WAIT, SETTLE).await);
     assert!(e.contains("invalid protobuf"), "{e}");
 }
 
@@ -352,10 +347,10 @@ async fn a_backend_that_never_answers_does_not_hang_the_wait() {
     let start = Instant::now();
     let e = err(tempo(&server.url)
         .with_request_timeout(Duration::from_millis(100))
-        .wait(ID, Duration::from_millis(400), SETTLE)
+        .wait(ID, WAIT, SETTLE)
         .await);
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(10),
         "{:?}",
         start.elapsed()
     );
@@ -364,11 +359,9 @@ async fn a_backend_that_never_answers_does_not_hang_the_wait() {
 
     // Even with a per-request timeout longer than the wait's.
     let start = Instant::now();
-    let e = err(jaeger(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await);
+    let e = err(jaeger(&server.url).wait(ID, WAIT, SETTLE).await);
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(10),
         "{:?}",
         start.elapsed()
     );
@@ -390,8 +383,8 @@ async fn a_refused_connection_is_an_error() {
         ),
     ] {
         let start = Instant::now();
-        let e = err(source.wait(ID, Duration::from_millis(300), SETTLE).await);
-        assert!(start.elapsed() < Duration::from_secs(2));
+        let e = err(source.wait(ID, WAIT, SETTLE).await);
+        assert!(start.elapsed() < Duration::from_secs(10));
         assert!(e.contains(&url), "{e}");
         assert!(e.to_lowercase().contains("connect"), "{e}");
     }
@@ -411,10 +404,7 @@ async fn spans_seen_before_failures_are_a_timeout_with_them() {
         }
     })
     .await;
-    match jaeger(&server.url)
-        .wait(ID, Duration::from_millis(300), SETTLE)
-        .await
-    {
+    match jaeger(&server.url).wait(ID, WAIT, SETTLE).await {
         Ok(Waited::TimedOut(t)) => assert_eq!(t.len(), 1),
         _ => panic!("expected a timeout with the span seen"),
     }
@@ -433,7 +423,7 @@ async fn auth_headers_reach_the_server_and_never_messages() {
     let source = TempoSource::new(&server.url, headers)
         .unwrap()
         .with_backoff(Duration::from_millis(5), Duration::from_millis(40));
-    let e = err(source.wait(ID, Duration::from_millis(200), SETTLE).await);
+    let e = err(source.wait(ID, WAIT, SETTLE).await);
     assert!(e.contains("401"), "{e}");
     assert!(!e.contains("s3cret") && !e.contains("tenant-7"), "{e}");
     assert!(!source.describe().contains("s3cret"));
@@ -578,7 +568,7 @@ async fn jaeger_grpc_failure_is_an_error() {
         &url,
         vec![("Authorization".into(), "Bearer g-s3cret".into())],
     )
-    .wait(ID, Duration::from_millis(300), SETTLE)
+    .wait(ID, WAIT, SETTLE)
     .await);
     assert!(
         e.contains(&url) && e.contains("Unavailable") && e.contains("storage is down"),
