@@ -257,6 +257,11 @@ where
         let limit = polling.request_timeout.min(deadline - now);
         let outcome = match tokio::time::timeout(limit, fetch()).await {
             Ok(f) => f,
+            // Cut short by the wait's own deadline: the backend's earlier answer says more
+            // about what is wrong than "no answer within 3ms".
+            Err(_) if limit < polling.request_timeout && last_error.is_some() => {
+                Fetched::Failed(last_error.clone().unwrap_or_default())
+            }
             Err(_) => Fetched::Failed(format!("no answer within {}", fmt_duration(limit))),
         };
         let now = Instant::now();
