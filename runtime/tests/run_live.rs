@@ -612,3 +612,68 @@ fn an_otlp_token_is_required_by_the_receiver_and_handed_to_services() {
     );
     assert!(!err.contains("tok-5ecret-value"), "{err}");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_cleanly_and_still_writes_the_reports() {
+    use std::io::{BufRead, BufReader};
+    let d = tempfile::tempdir().expect("tempdir");
+    let marker = d.path().join("started");
+    // The trigger runs for a long time; Ctrl-C must cancel it (its process group is killed).
+    let suite = format!(
+        "test slow {{\n  trigger exec \"/bin/sh\" [\"-c\", \"touch {}; exec sleep 60\"] {{\n    timeout 120s\n  }}\n  expect response {{\n    exit_code == 0\n  }}\n}}\n",
+        marker.display()
+    );
+    std::fs::write(d.path().join("s.tbt"), suite).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args([
+            "run",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--color",
+            "never",
+            "--report",
+            "json=r.json",
+            "s.tbt",
+        ])
+        .current_dir(d.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Readiness: the receiver line is printed before the tests start.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first line");
+    assert!(line.contains("receiving OTLP"), "{line}");
+    // Wait (bounded) until the trigger's process runs, then interrupt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trigger never started"
+        );
+        std::thread::yield_now();
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let started = std::time::Instant::now();
+    let status = child.wait().expect("exits");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped promptly"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "an interrupted run says so: {rest}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("r.json")).expect("report written"),
+    )
+    .expect("json");
+    assert_eq!(report["tests"][0]["status"], "skipped", "{rest}");
+    assert!(rest.contains("skipped slow"), "{rest}");
+}

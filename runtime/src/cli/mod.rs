@@ -48,6 +48,8 @@ pub enum Status {
     Usage = 2,
     /// Infrastructure error.
     Infra = 3,
+    /// Stopped by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
 }
 
 /// Runs the CLI and returns the process exit code.

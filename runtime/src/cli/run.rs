@@ -433,6 +433,7 @@ pub fn run(args: Args, color: Color) -> Status {
     match result.exit_code() {
         0 => Status::Ok,
         1 => Status::Failed,
+        130 => Status::Interrupted,
         _ => Status::Infra,
     }
 }

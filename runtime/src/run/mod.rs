@@ -264,6 +264,7 @@ pub async fn execute(
             tests: Vec::new(),
             summary: Summary::default(),
             duration_ms: 0,
+            interrupted: false,
         };
     };
     let selected = select_tests(c, plan, &opts);
@@ -290,8 +291,10 @@ pub async fn execute(
             },
         )),
     });
+    let stopped = cancel.clone();
     let outcomes = scheduler::run(&graph, runner.clone(), opts.jobs, cancel).await;
     let mut result = runner.results(&selected, &outcomes);
+    result.interrupted = *stopped.borrow();
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
 }
@@ -740,6 +743,7 @@ impl Runner {
             tests,
             summary,
             duration_ms: 0,
+            interrupted: false,
         }
     }
 

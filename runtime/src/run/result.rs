@@ -135,6 +135,8 @@ pub struct RunResult {
     pub summary: Summary,
     /// Milliseconds.
     pub duration_ms: u64,
+    /// True when the run was stopped (Ctrl-C) before it finished.
+    pub interrupted: bool,
 }
 
 /// Counts of tests by status.
@@ -151,9 +153,12 @@ pub struct Summary {
 }
 
 impl RunResult {
-    /// The process exit code: 0 all passed, 1 an expectation failed, 3 infrastructure error.
+    /// The process exit code: 0 all passed, 1 an expectation failed, 3 infrastructure error,
+    /// 130 stopped by Ctrl-C (128 + SIGINT, as shells report it).
     pub fn exit_code(&self) -> u8 {
-        if self.summary.errors > 0 {
+        if self.interrupted {
+            130
+        } else if self.summary.errors > 0 {
             3
         } else if self.summary.failed > 0 {
             1
