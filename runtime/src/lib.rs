@@ -1,7 +1,8 @@
 //! The `tbt` command line and everything that does I/O.
 //!
 //! The pure language work (parsing, checking, planning, evaluating) lives in `tbt-compiler`; this
-//! crate reads files, prints reports and, later, runs suites.
+//! crate reads files, runs suites (scheduler, triggers, OTLP receiver, trace sources, services)
+//! and prints reports.
 
 pub mod cli;
 pub mod config;
