@@ -108,6 +108,35 @@ async fn start_shop(otlp: String, http: bool) -> (String, Arc<SdkTracerProvider>
     (format!("http://{addr}"), provider)
 }
 
+/// Compiles `suite` (it must have no errors), runs it against `store` through the embedded source,
+/// and returns the result; the run must finish within a minute.
+async fn run_suite(
+    name: &str,
+    suite: Vec<u8>,
+    store: TraceStore,
+    opts: RunOptions,
+) -> tbt::run::result::RunResult {
+    let c = compile(
+        vec![(name.into(), suite)],
+        &mut MemoryLoader::default(),
+        &Options::default(),
+    );
+    assert!(
+        !c.has_errors(),
+        "{}",
+        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
+    );
+    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
+    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        execute(c, scopes, source, opts, rx),
+    )
+    .await
+    .expect("the run finishes")
+}
+
 const SUITE: &str = r#"import "std/http"
 
 test fetch {
@@ -148,31 +177,13 @@ async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
         start_shop(receiver.grpc_endpoint().expect("grpc endpoint"), false).await;
 
     let suite = format!("let base = \"{base}\"\n\n{SUITE}");
-    let c = compile(
-        vec![("live.tbt".into(), suite.into_bytes())],
-        &mut MemoryLoader::default(),
-        &Options::default(),
-    );
-    assert!(
-        !c.has_errors(),
-        "{}",
-        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
-    );
-    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
-    let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
     let opts = RunOptions {
         timeout: Duration::from_secs(20),
         settle: Duration::from_millis(200),
         ..RunOptions::default()
     };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        Duration::from_secs(60),
-        execute(c, scopes, source, opts, rx),
-    )
-    .await
-    .expect("the run finishes");
+    let result = run_suite("live.tbt", suite.into_bytes(), store.clone(), opts).await;
     let elapsed = started.elapsed();
 
     let fetch = &result.tests[0];
@@ -223,25 +234,13 @@ async fn a_refused_connection_is_a_step_error_and_dependents_are_skipped() {
     let suite = format!(
         "test first {{\n  trigger http GET \"http://{closed}/\"\n  expect response {{\n    let id = body\n  }}\n}}\n\ntest second {{\n  trigger http GET \"http://{closed}/${{first.id}}\"\n}}\n"
     );
-    let c = compile(
-        vec![("refused.tbt".into(), suite.into_bytes())],
-        &mut MemoryLoader::default(),
-        &Options::default(),
-    );
-    assert!(
-        !c.has_errors(),
-        "{}",
-        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
-    );
-    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
-    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let result = tokio::time::timeout(
-        Duration::from_secs(60),
-        execute(c, scopes, source, RunOptions::default(), rx),
+    let result = run_suite(
+        "refused.tbt",
+        suite.into_bytes(),
+        store,
+        RunOptions::default(),
     )
-    .await
-    .expect("finishes");
+    .await;
     assert_eq!(result.tests[0].status, Status::Error);
     let reason = result.tests[0].steps[0].reason.clone().unwrap_or_default();
     assert!(reason.contains("refused"), "{reason}");
@@ -394,30 +393,12 @@ async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
         .expect("receiver");
     let (base, provider) = start_shop(receiver.http_endpoint().expect("http endpoint"), true).await;
     let suite = format!("let base = \"{base}\"\n\n{TRANSACTION}");
-    let c = compile(
-        vec![("tx.tbt".into(), suite.into_bytes())],
-        &mut MemoryLoader::default(),
-        &Options::default(),
-    );
-    assert!(
-        !c.has_errors(),
-        "{}",
-        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
-    );
-    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
-    let source = Arc::new(EmbeddedSource::new(store.clone(), "test receiver".into()));
     let opts = RunOptions {
         timeout: Duration::from_secs(20),
         settle: Duration::from_millis(200),
         ..RunOptions::default()
     };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let result = tokio::time::timeout(
-        Duration::from_secs(60),
-        execute(c, scopes, source, opts, rx),
-    )
-    .await
-    .expect("finishes");
+    let result = run_suite("tx.tbt", suite.into_bytes(), store.clone(), opts).await;
     let t = &result.tests[0];
     assert_eq!(t.status, Status::Passed, "{t:#?}");
     assert_eq!(t.steps.len(), 2);
@@ -485,30 +466,12 @@ test process {{
 "#,
         proto = proto.display()
     );
-    let c = compile(
-        vec![("rpc.tbt".into(), suite.into_bytes())],
-        &mut MemoryLoader::default(),
-        &Options::default(),
-    );
-    assert!(
-        !c.has_errors(),
-        "{}",
-        tbt_compiler::render::render_plain(&c.sources, &c.diagnostics)
-    );
-    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
-    let store = TraceStore::new(StoreLimits::default());
-    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
     let opts = RunOptions {
         settle: Duration::from_millis(50),
         ..RunOptions::default()
     };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let result = tokio::time::timeout(
-        Duration::from_secs(60),
-        execute(c, scopes, source, opts, rx),
-    )
-    .await
-    .expect("finishes");
+    let store = TraceStore::new(StoreLimits::default());
+    let result = run_suite("rpc.tbt", suite.into_bytes(), store, opts).await;
     for t in &result.tests {
         assert_eq!(t.status, Status::Passed, "{t:#?}");
     }
@@ -552,26 +515,12 @@ async fn a_trace_that_never_settles_fails_at_the_timeout_with_what_was_seen() {
         }],
     });
     let suite = "test t {\n  trigger trace \"07070707070707070707070707070707\"\n  expect span[name == \"refund\"]\n}\n";
-    let c = compile(
-        vec![("t.tbt".into(), suite.as_bytes().to_vec())],
-        &mut MemoryLoader::default(),
-        &Options::default(),
-    );
-    assert!(!c.has_errors());
-    let (c, scopes) = tbt::run::prepare(c, HashMap::new());
-    let source = Arc::new(EmbeddedSource::new(store, "test receiver".into()));
     let opts = RunOptions {
         timeout: Duration::from_millis(500),
         settle: Duration::from_millis(50),
         ..RunOptions::default()
     };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let result = tokio::time::timeout(
-        Duration::from_secs(30),
-        execute(c, scopes, source, opts, rx),
-    )
-    .await
-    .expect("finishes");
+    let result = run_suite("t.tbt", suite.as_bytes().to_vec(), store, opts).await;
     let step = &result.tests[0].steps[0];
     assert_eq!(step.status, Status::Failed);
     let reason = step.reason.clone().unwrap_or_default();
