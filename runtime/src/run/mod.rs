@@ -777,6 +777,15 @@ impl Runner {
             passed,
             message,
         };
+        let from_check = |c: &eval::Check| {
+            check(
+                c.span.as_ref().map(|s| s.to_string()),
+                c.pred,
+                c.actual.as_ref(),
+                c.passed,
+                c.message.clone(),
+            )
+        };
         ExpectationReport {
             source: first,
             location: self.location(r.span),
@@ -787,19 +796,7 @@ impl Runner {
             },
             message: r.message.clone(),
             selected: r.selected,
-            checks: r
-                .checks
-                .iter()
-                .map(|c| {
-                    check(
-                        c.span.as_ref().map(|s| s.to_string()),
-                        c.pred,
-                        c.actual.as_ref(),
-                        c.passed,
-                        c.message.clone(),
-                    )
-                })
-                .collect(),
+            checks: r.checks.iter().map(from_check).collect(),
             near_misses: r
                 .near_misses
                 .iter()
@@ -820,19 +817,7 @@ impl Runner {
                     key: g.key.to_string(),
                     spans: g.spans,
                     passed: g.passed,
-                    checks: g
-                        .checks
-                        .iter()
-                        .map(|c| {
-                            check(
-                                c.span.as_ref().map(|s| s.to_string()),
-                                c.pred,
-                                c.actual.as_ref(),
-                                c.passed,
-                                c.message.clone(),
-                            )
-                        })
-                        .collect(),
+                    checks: g.checks.iter().map(from_check).collect(),
                 })
                 .collect(),
             // The first line only: a whole block as the label would bury the message.
