@@ -5,6 +5,7 @@
 
 mod check;
 mod fmt;
+mod lsp;
 mod plan;
 mod run;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Run suites: fire triggers, collect their traces, check the expectations.
     Run(Box<run::Args>),
+    /// Serve the language server protocol on stdin/stdout (for editors).
+    Lsp(lsp::Args),
 }
 
 /// Exit status of a command.
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Plan(a) => plan::run(a, cli.color),
         Command::Run(a) => run::run(*a, cli.color),
+        Command::Lsp(a) => lsp::run(a),
     };
     ExitCode::from(status as u8)
 }

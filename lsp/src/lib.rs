@@ -1,0 +1,42 @@
+//! The `tbt` language server (`tbt lsp`): a thin client of `tbt-compiler`.
+//!
+//! It never parses on its own: it keeps the open documents, asks the compiler for a compilation
+//! of the suite with those texts in place of the files on disk, and turns the results into LSP
+//! answers. See `docs/lsp.md` for the features and settings.
+//!
+//! Nothing here writes to stdout (it carries the protocol); logs go to stderr.
+
+mod convert;
+mod document;
+mod features;
+mod last_run;
+pub mod position;
+mod server;
+mod workspace;
+
+pub use convert::{SOURCE, to_lsp_diagnostic};
+pub use last_run::ARTIFACT as LAST_RUN_ARTIFACT;
+pub use server::{Backend, DEFAULT_DIAGNOSTIC_DELAY, RUN_TEST_COMMAND};
+pub use workspace::{compile_group, find_suite_files, parse_check_section, Group, OpenDoc, Snapshot};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tower_lsp_server::{LspService, Server};
+
+/// Serves the protocol on `input`/`output` until the client sends `exit` or closes the stream.
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite,
+{
+    let (service, socket) = LspService::new(Backend::new);
+    Server::new(input, output, socket).serve(service).await;
+}
+
+/// `tbt lsp`: serves on standard input and output with a multi-threaded runtime.
+pub fn run_stdio() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Byte offsets (what the compiler's spans hold) ↔ LSP positions (line, UTF-16 code unit).
+//!
+//! Every conversion is total: a position past the end of a line or of the text is clamped to it,
+//! a position inside a character (the second half of a surrogate pair) or an offset inside a
+//! UTF-8 sequence moves to the start of that character. Clients do send such positions (stale
+//! requests racing an edit), and a language server must not die of them.
+
+use tower_lsp_server::ls_types::{Position, Range};
+
+/// Line starts of one text, for converting in both directions.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text` (lines end at `\n`; a `\r` before it belongs to the line ending).
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// Number of lines (a text ending in `\n` has an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The byte range of line `line` without its line ending, clamped to the text.
+    fn line_bounds(&self, text: &str, line: usize) -> (usize, usize) {
+        let start = self.starts.get(line).copied().unwrap_or(text.len());
+        let start = start.min(text.len());
+        let mut end = self
+            .starts
+            .get(line + 1)
+            .map_or(text.len(), |&s| s.saturating_sub(1))
+            .min(text.len())
+            .max(start);
+        if end > start && text.as_bytes().get(end - 1) == Some(&b'\r') {
+            end -= 1;
+        }
+        (start, end)
+    }
+
+    /// The LSP position of byte `offset` (clamped to the text and to a character boundary).
+    pub fn position(&self, text: &str, offset: usize) -> Position {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let start = self.starts.get(line).copied().unwrap_or(0).min(offset);
+        let character: usize = text[start..offset].chars().map(char::len_utf16).sum();
+        Position {
+            line: line as u32,
+            character: character as u32,
+        }
+    }
+
+    /// The byte offset of an LSP position, clamped as described in the module docs.
+    pub fn offset(&self, text: &str, pos: Position) -> usize {
+        let line = pos.line as usize;
+        if line >= self.starts.len() {
+            return text.len();
+        }
+        let (start, end) = self.line_bounds(text, line);
+        let want = pos.character as usize;
+        let mut units = 0usize;
+        for (i, c) in text[start..end].char_indices() {
+            let next = units + c.len_utf16();
+            if next > want {
+                return start + i;
+            }
+            units = next;
+        }
+        end
+    }
+
+    /// The LSP range of a byte range.
+    pub fn range(&self, text: &str, start: usize, end: usize) -> Range {
+        Range {
+            start: self.position(text, start),
+            end: self.position(text, end.max(start)),
+        }
+    }
+
+    /// The byte range of an LSP range (start ≤ end even when the client swapped them).
+    pub fn offsets(&self, text: &str, range: Range) -> (usize, usize) {
+        let a = self.offset(text, range.start);
+        let b = self.offset(text, range.end);
+        (a.min(b), a.max(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(line: u32, character: u32) -> Position {
+        Position { line, character }
+    }
+
+    #[test]
+    fn ascii_round_trip() {
+        let t = "ab\ncd\n";
+        let ix = LineIndex::new(t);
+        assert_eq!(ix.position(t, 4), pos(1, 1));
+        assert_eq!(ix.offset(t, pos(1, 1)), 4);
+        assert_eq!(ix.position(t, 6), pos(2, 0));
+        assert_eq!(ix.line_count(), 3);
+    }
+
+    #[test]
+    fn utf16_counts_surrogate_pairs_twice() {
+        // é: 2 bytes, 1 unit; 😀: 4 bytes, 2 units.
+        let t = "é😀x";
+        let ix = LineIndex::new(t);
+        assert_eq!(ix.position(t, 2), pos(0, 1));
+        assert_eq!(ix.position(t, 6), pos(0, 3));
+        assert_eq!(ix.offset(t, pos(0, 3)), 6);
+        // Inside the surrogate pair: the start of the emoji.
+        assert_eq!(ix.offset(t, pos(0, 2)), 2);
+        // Inside a UTF-8 sequence: the start of the character.
+        assert_eq!(ix.position(t, 4), pos(0, 1));
+    }
+
+    #[test]
+    fn out_of_range_is_clamped() {
+        let t = "ab\r\ncd";
+        let ix = LineIndex::new(t);
+        assert_eq!(ix.offset(t, pos(0, 99)), 2, "before the \\r\\n");
+        assert_eq!(ix.offset(t, pos(7, 0)), t.len());
+        assert_eq!(ix.position(t, 99), pos(1, 2));
+        let (a, b) = ix.offsets(
+            t,
+            Range {
+                start: pos(1, 1),
+                end: pos(0, 0),
+            },
+        );
+        assert_eq!((a, b), (0, 5));
+    }
+}

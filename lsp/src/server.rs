@@ -1,0 +1,584 @@
+//! The language server: document store, compilations, diagnostics and the request handlers.
+//!
+//! State lives behind one `std::sync::Mutex` that is only ever held for map look-ups and
+//! updates, never across an `.await`. Compilations (which read files) run in
+//! `tokio::task::spawn_blocking`; the last-run artifact is read with `tokio::fs`. Diagnostics are
+//! published by a single task fed through a channel, so they reach the client in the order the
+//! compilations were started and an older compilation never overwrites a newer one.
+
+use crate::convert::to_lsp_diagnostic;
+use crate::document::Document;
+use crate::workspace::{Group, OpenDoc, Snapshot, compile_group, uri_path};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+/// The client-side command of the "Run test" code lens. Arguments: `[file path, test name]`.
+pub const RUN_TEST_COMMAND: &str = "tbt.runTest";
+
+/// The default quiet time after an edit before diagnostics are computed.
+pub const DEFAULT_DIAGNOSTIC_DELAY: Duration = Duration::from_millis(150);
+
+/// What the client set in `initializationOptions`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct InitOptions {
+    /// Quiet time after the last edit before diagnostics are computed, in milliseconds.
+    diagnostic_delay_ms: u64,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            diagnostic_delay_ms: DEFAULT_DIAGNOSTIC_DELAY.as_millis() as u64,
+        }
+    }
+}
+
+/// Diagnostics published for one document, kept for code actions.
+struct Published {
+    /// The document version they were computed for.
+    version: i32,
+    /// The compilation they came from.
+    snapshot: Arc<Snapshot>,
+    /// Each LSP diagnostic with the index of its compiler diagnostic.
+    items: Vec<(Diagnostic, usize)>,
+}
+
+#[derive(Default)]
+struct State {
+    docs: HashMap<Uri, Document>,
+    folders: Vec<PathBuf>,
+    /// Bumped by every change that can alter a compilation (edits, files on disk, settings).
+    seq: u64,
+    /// Per group, the number of the newest scheduled diagnostics run (debouncing).
+    pending: HashMap<Group, u64>,
+    snapshots: HashMap<Group, Arc<Snapshot>>,
+    published: HashMap<Uri, Published>,
+    /// The last-run artifact of each workspace folder that has one.
+    last_runs: HashMap<PathBuf, Arc<crate::last_run::LastRun>>,
+    delay: Duration,
+    /// `tbt.toml` problems already shown (each once).
+    config_errors_shown: HashSet<String>,
+    dynamic_watch: bool,
+}
+
+/// One batch for the publisher task.
+struct Publish {
+    uri: Uri,
+    version: Option<i32>,
+    seq: u64,
+    diagnostics: Vec<Diagnostic>,
+}
+
+struct Inner {
+    client: Client,
+    state: Mutex<State>,
+    publisher: mpsc::UnboundedSender<Publish>,
+}
+
+/// The `tbt` language server.
+#[derive(Clone)]
+pub struct Backend {
+    inner: Arc<Inner>,
+}
+
+impl Backend {
+    /// A server talking to `client`. Spawns the diagnostics publisher on the current runtime.
+    pub fn new(client: Client) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
+        let publish_client = client.clone();
+        tokio::spawn(async move {
+            let mut newest: HashMap<Uri, u64> = HashMap::new();
+            while let Some(p) = rx.recv().await {
+                let last = newest.entry(p.uri.clone()).or_insert(0);
+                if p.seq < *last {
+                    continue;
+                }
+                *last = p.seq;
+                publish_client
+                    .publish_diagnostics(p.uri, p.diagnostics, p.version)
+                    .await;
+            }
+        });
+        Backend {
+            inner: Arc::new(Inner {
+                client,
+                state: Mutex::new(State {
+                    delay: DEFAULT_DIAGNOSTIC_DELAY,
+                    ..State::default()
+                }),
+                publisher: tx,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave the maps half-updated in a way that
+        // matters more than stopping the server would: keep serving.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The compilation of `group` for the current edit state, compiling when the cached one is
+    /// stale.
+    async fn snapshot_of(&self, group: Group) -> Option<Arc<Snapshot>> {
+        let (open, seq) = {
+            let st = self.state();
+            if let Some(s) = st.snapshots.get(&group)
+                && s.seq == st.seq
+            {
+                return Some(s.clone());
+            }
+            let open: Vec<OpenDoc> = st
+                .docs
+                .iter()
+                .map(|(uri, d)| OpenDoc {
+                    uri: uri.clone(),
+                    version: d.version,
+                    text: d.text.clone(),
+                })
+                .collect();
+            (open, st.seq)
+        };
+        let g = group.clone();
+        let snap = tokio::task::spawn_blocking(move || compile_group(&g, &open, seq))
+            .await
+            .ok()?;
+        let snap = Arc::new(snap);
+        let config_error = {
+            let mut st = self.state();
+            if st.snapshots.get(&group).is_none_or(|s| s.seq <= seq) {
+                st.snapshots.insert(group, snap.clone());
+            }
+            match &snap.config_error {
+                Some(e) if st.config_errors_shown.insert(e.clone()) => Some(e.clone()),
+                _ => None,
+            }
+        };
+        if let Some(e) = config_error {
+            self.inner
+                .client
+                .show_message(
+                    MessageType::ERROR,
+                    format!("tbt.toml: {e}; using the default checker settings"),
+                )
+                .await;
+        }
+        Some(snap)
+    }
+
+    /// The compilation holding `uri`.
+    pub(crate) async fn snapshot_for(&self, uri: &Uri) -> Option<Arc<Snapshot>> {
+        let group = Group::of(uri, &self.state().folders);
+        self.snapshot_of(group).await
+    }
+
+    /// Schedules diagnostics for `group` after the debounce delay; a newer schedule replaces it.
+    fn schedule(&self, group: Group) {
+        let (ticket, delay) = {
+            let mut st = self.state();
+            let t = st.pending.entry(group.clone()).or_insert(0);
+            *t += 1;
+            (*t, st.delay)
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if this.state().pending.get(&group) != Some(&ticket) {
+                return;
+            }
+            this.publish_group(group).await;
+        });
+    }
+
+    /// Schedules diagnostics for every group that has an open document.
+    fn schedule_all(&self) {
+        let groups: HashSet<Group> = {
+            let st = self.state();
+            st.docs.keys().map(|u| Group::of(u, &st.folders)).collect()
+        };
+        for g in groups {
+            self.schedule(g);
+        }
+    }
+
+    /// Compiles `group` and publishes the diagnostics of its open documents.
+    async fn publish_group(&self, group: Group) {
+        let Some(snap) = self.snapshot_of(group.clone()).await else {
+            return;
+        };
+        let mut st = self.state();
+        let folders = st.folders.clone();
+        let uris: Vec<Uri> = st
+            .docs
+            .keys()
+            .filter(|u| Group::of(u, &folders) == group)
+            .cloned()
+            .collect();
+        for uri in uris {
+            let Some(version) = st.docs.get(&uri).map(|d| d.version) else {
+                continue;
+            };
+            // The document changed since this compilation started: a newer run will publish.
+            if snap.versions.get(&uri) != Some(&version) {
+                continue;
+            }
+            let items = diagnostics_of(&snap, &uri);
+            let _ = self.inner.publisher.send(Publish {
+                uri: uri.clone(),
+                version: Some(version),
+                seq: snap.seq,
+                diagnostics: items.iter().map(|(d, _)| d.clone()).collect(),
+            });
+            st.published.insert(
+                uri,
+                Published {
+                    version,
+                    snapshot: snap.clone(),
+                    items,
+                },
+            );
+        }
+    }
+
+    /// Reads the last-run artifact of every workspace folder (in the background).
+    fn reload_last_runs(&self) {
+        let folders = self.state().folders.clone();
+        for folder in folders {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let loaded = crate::last_run::load(&folder).await;
+                let mut st = this.state();
+                match loaded {
+                    Some(run) => {
+                        st.last_runs.insert(folder, Arc::new(run));
+                    }
+                    None => {
+                        st.last_runs.remove(&folder);
+                    }
+                }
+            });
+        }
+    }
+
+    /// The open document `uri`: its text and line index.
+    pub(crate) fn document(&self, uri: &Uri) -> Option<Document> {
+        self.state().docs.get(uri).cloned()
+    }
+
+    /// The last-run data of the folder holding `uri`.
+    pub(crate) fn last_run_for(&self, uri: &Uri) -> Option<Arc<crate::last_run::LastRun>> {
+        let st = self.state();
+        match Group::of(uri, &st.folders) {
+            Group::Folder(f) => st.last_runs.get(&f).cloned(),
+            _ => None,
+        }
+    }
+
+    fn set_folders(&self, folders: Vec<PathBuf>) {
+        let mut st = self.state();
+        st.folders = folders;
+        st.seq += 1;
+        st.snapshots.clear();
+    }
+}
+
+/// The LSP diagnostics of `uri` in a compilation, each with its compiler diagnostic's index.
+fn diagnostics_of(snap: &Snapshot, uri: &Uri) -> Vec<(Diagnostic, usize)> {
+    let Some(file) = snap.file_of(uri) else {
+        return Vec::new();
+    };
+    snap.compilation
+        .diagnostics
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.span().file == file)
+        .filter_map(|(i, d)| to_lsp_diagnostic(snap, d).map(|l| (l, i)))
+        .collect()
+}
+
+fn intersects(a: Range, b: Range) -> bool {
+    let key = |p: Position| (p.line, p.character);
+    key(a.start) <= key(b.end) && key(b.start) <= key(a.end)
+}
+
+fn folder_paths(params: &InitializeParams) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = params
+        .workspace_folders
+        .iter()
+        .flatten()
+        .filter_map(|f| uri_path(&f.uri))
+        .collect();
+    #[allow(deprecated)]
+    if out.is_empty()
+        && let Some(root) = params.root_uri.as_ref().and_then(uri_path)
+    {
+        out.push(root);
+    }
+    out
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let options: InitOptions = params
+            .initialization_options
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let dynamic_watch = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        {
+            let mut st = self.state();
+            st.delay = Duration::from_millis(options.diagnostic_delay_ms);
+            st.folders = folder_paths(&params);
+            st.dynamic_watch = dynamic_watch;
+        }
+        Ok(InitializeResult {
+            server_info: Some(ServerInfo {
+                name: "tbt".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            capabilities: crate::features::capabilities(),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        self.reload_last_runs();
+        let dynamic = self.state().dynamic_watch;
+        if dynamic {
+            let watchers = ["**/*.tbt", "**/tbt.toml", "**/.tbt/last-run.json"]
+                .into_iter()
+                .map(|g| FileSystemWatcher {
+                    glob_pattern: GlobPattern::String(g.into()),
+                    kind: None,
+                })
+                .collect();
+            let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+            let registration = Registration {
+                id: "tbt-watched-files".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if let Err(e) = self
+                .inner
+                .client
+                .register_capability(vec![registration])
+                .await
+            {
+                eprintln!("tbt lsp: could not register file watchers: {e}");
+            }
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        let group = {
+            let mut st = self.state();
+            st.docs
+                .insert(doc.uri.clone(), Document::new(doc.version, doc.text));
+            st.seq += 1;
+            Group::of(&doc.uri, &st.folders)
+        };
+        self.schedule(group);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let group = {
+            let mut st = self.state();
+            let Some(doc) = st.docs.get_mut(&uri) else {
+                eprintln!("tbt lsp: change of a document that is not open: {}", uri.as_str());
+                return;
+            };
+            doc.apply(params.text_document.version, params.content_changes);
+            st.seq += 1;
+            Group::of(&uri, &st.folders)
+        };
+        self.schedule(group);
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        {
+            let mut st = self.state();
+            st.seq += 1;
+        }
+        self.reload_last_runs();
+        let group = Group::of(&params.text_document.uri, &self.state().folders);
+        self.schedule(group);
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let (group, seq) = {
+            let mut st = self.state();
+            st.docs.remove(&uri);
+            st.published.remove(&uri);
+            st.seq += 1;
+            (Group::of(&uri, &st.folders), st.seq)
+        };
+        let _ = self.inner.publisher.send(Publish {
+            uri,
+            version: None,
+            seq,
+            diagnostics: Vec::new(),
+        });
+        // The other documents now see the file as it is on disk.
+        self.schedule(group);
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let mut recompile = false;
+        let mut last_run = false;
+        for change in &params.changes {
+            let s = change.uri.as_str();
+            if s.ends_with("/.tbt/last-run.json") {
+                last_run = true;
+            } else if s.ends_with(".tbt") || s.ends_with("/tbt.toml") {
+                recompile = true;
+            }
+        }
+        if last_run {
+            self.reload_last_runs();
+        }
+        if recompile {
+            {
+                let mut st = self.state();
+                st.seq += 1;
+                st.config_errors_shown.clear();
+            }
+            self.schedule_all();
+        }
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let mut folders = self.state().folders.clone();
+        let removed: Vec<PathBuf> = params
+            .event
+            .removed
+            .iter()
+            .filter_map(|f| uri_path(&f.uri))
+            .collect();
+        folders.retain(|f| !removed.contains(f));
+        for f in params.event.added.iter().filter_map(|f| uri_path(&f.uri)) {
+            if !folders.contains(&f) {
+                folders.push(f);
+            }
+        }
+        self.set_folders(folders);
+        self.reload_last_runs();
+        self.schedule_all();
+    }
+
+    async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        let Some(doc) = self.document(&params.text_document.uri) else {
+            return Ok(None);
+        };
+        let text = doc.text.clone();
+        let formatted = tokio::task::spawn_blocking(move || {
+            tbt_compiler::format::format(&text).ok()
+        })
+        .await
+        .ok()
+        .flatten();
+        // A file with syntax errors is never rewritten (as with `tbt fmt`).
+        let Some(formatted) = formatted else {
+            return Ok(None);
+        };
+        if formatted == *doc.text {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(vec![TextEdit {
+            range: doc.index.range(&doc.text, 0, doc.text.len()),
+            new_text: formatted,
+        }]))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = &params.text_document.uri;
+        let st = self.state();
+        let (Some(doc), Some(published)) = (st.docs.get(uri), st.published.get(uri)) else {
+            return Ok(None);
+        };
+        // Fixes computed for an older text would edit the wrong places.
+        if doc.version != published.version {
+            return Ok(None);
+        }
+        let mut actions = Vec::new();
+        for (diag, index) in &published.items {
+            if !intersects(diag.range, params.range) {
+                continue;
+            }
+            let Some(tbt_diag) = published.snapshot.compilation.diagnostics.get(*index) else {
+                continue;
+            };
+            for fix in &tbt_diag.fixes {
+                let Some(edit) = published.snapshot.workspace_edit(fix) else {
+                    continue;
+                };
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: fix.message.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diag.clone()]),
+                    edit: Some(edit),
+                    is_preferred: Some(tbt_diag.fixes.len() == 1),
+                    ..CodeAction::default()
+                }));
+            }
+        }
+        Ok(Some(actions))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        let uri = &params.text_document.uri;
+        let Some(path) = uri_path(uri) else {
+            return Ok(None);
+        };
+        let Some(snap) = self.snapshot_for(uri).await else {
+            return Ok(None);
+        };
+        let Some(file) = snap.file_of(uri) else {
+            return Ok(None);
+        };
+        let path = path.to_string_lossy().into_owned();
+        let lenses = snap
+            .compilation
+            .program
+            .tests
+            .iter()
+            .filter(|t| t.name_span.file == file)
+            .filter_map(|t| {
+                let (_, range) = snap.range(t.name_span)?;
+                Some(CodeLens {
+                    range,
+                    command: Some(Command {
+                        title: "▶ Run test".into(),
+                        command: RUN_TEST_COMMAND.into(),
+                        arguments: Some(vec![path.clone().into(), t.name.clone().into()]),
+                    }),
+                    data: None,
+                })
+            })
+            .collect();
+        Ok(Some(lenses))
+    }
+}
