@@ -51,6 +51,85 @@ pub enum DepKind {
     },
 }
 
+/// What a name written in the source refers to, as the checker resolved it (recorded for the
+/// language server: go to definition, references, rename, hover, semantic highlighting).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolution {
+    /// A step or test `let`, or a matcher parameter: the span of its defining name.
+    Local(Span),
+    /// A module-level `let` (item index in the module).
+    Let {
+        /// The module defining it.
+        module: ModuleId,
+        /// Its item index.
+        item: usize,
+    },
+    /// A matcher (item index in the module).
+    Matcher {
+        /// The module defining it.
+        module: ModuleId,
+        /// Its item index.
+        item: usize,
+    },
+    /// An import namespace: the `import` item of the module where the name is written.
+    Namespace {
+        /// The importing module.
+        module: ModuleId,
+        /// The index of the `import` item.
+        item: usize,
+    },
+    /// A test (index in [`Program::tests`]).
+    Test(usize),
+    /// A step of a test.
+    Step {
+        /// The test.
+        test: usize,
+        /// The step.
+        step: usize,
+    },
+    /// A capture of a step.
+    Capture {
+        /// The producing test.
+        test: usize,
+        /// The producing step.
+        step: usize,
+        /// The capture's name.
+        name: String,
+    },
+    /// A built-in function.
+    Function(&'static str),
+    /// A span field (`name`, `duration`, …).
+    SpanField(&'static str),
+    /// A field of `expect response { … }`.
+    ResponseField(&'static str),
+    /// A field of `expect trace { … }`.
+    TraceField(&'static str),
+    /// The aggregate `count`.
+    Aggregate,
+    /// A span attribute; its name is the text of the reference.
+    Attribute,
+    /// A span kind or status constant (`server`, `error`).
+    Constant,
+}
+
+/// A resolved name: where it is written and what it means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    /// The written name (one segment of a dotted path, or the whole path for attributes).
+    pub span: Span,
+    /// What it refers to.
+    pub resolution: Resolution,
+}
+
+/// What the checker learnt beyond diagnostics: every resolved name and every expression's type.
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    /// Resolved names, in the order the checker met them.
+    pub references: Vec<Reference>,
+    /// Each checked expression's span and static type.
+    pub types: Vec<(Span, Ty)>,
+}
+
 /// A dependency of step `step` of test `test` on another node.
 #[derive(Clone, Debug)]
 pub struct Dep {
@@ -119,6 +198,7 @@ pub struct Checker<'a> {
     let_in_progress: HashSet<(ModuleId, usize)>,
     deps: Vec<Dep>,
     closest_cache: HashMap<String, Option<&'static str>>,
+    index: Index,
 }
 
 impl<'a> Checker<'a> {
@@ -134,7 +214,17 @@ impl<'a> Checker<'a> {
             let_in_progress: HashSet::new(),
             deps: Vec::new(),
             closest_cache: HashMap::new(),
+            index: Index::default(),
         }
+    }
+
+    /// Takes the names and types recorded so far (call after [`Checker::check_all`]).
+    pub fn take_index(&mut self) -> Index {
+        std::mem::take(&mut self.index)
+    }
+
+    fn refer(&mut self, span: Span, resolution: Resolution) {
+        self.index.references.push(Reference { span, resolution });
     }
 
     /// Checks every module and test.
@@ -476,6 +566,7 @@ impl<'a> Checker<'a> {
         let name = p.dotted();
         match self.program.test_index.get(&name) {
             Some(&target) => {
+                self.refer(p.span, Resolution::Test(target));
                 self.deps.push(Dep {
                     test: ti,
                     step: 0,
@@ -1000,6 +1091,12 @@ impl<'a> Checker<'a> {
     // ----- expressions -----------------------------------------------------------------------
 
     fn expr(&mut self, e: &Expr, sc: &mut Scope, ctx: Ctx) -> Ty {
+        let t = self.expr_kind(e, sc, ctx);
+        self.index.types.push((e.span, t));
+        t
+    }
+
+    fn expr_kind(&mut self, e: &Expr, sc: &mut Scope, ctx: Ctx) -> Ty {
         match &e.kind {
             ExprKind::Lit(l) => match l {
                 Lit::Int(_) => Ty::Int,
@@ -1475,7 +1572,9 @@ impl<'a> Checker<'a> {
         } else {
             (builtins::SPAN_STATUSES, "span status")
         };
-        if !set.contains(&name) {
+        if set.contains(&name) {
+            self.refer(p.span, Resolution::Constant);
+        } else {
             let mut d = Diagnostic::new(
                 Code::TypeMismatch,
                 p.span,
@@ -1507,10 +1606,19 @@ impl<'a> Checker<'a> {
         if n == 1 {
             if let Some(l) = sc.locals.iter().rev().find(|l| l.name == head) {
                 l.used.set(true);
-                return l.ty;
+                let (ty, def) = (l.ty, l.span);
+                self.refer(p.segments[0].span, Resolution::Local(def));
+                return ty;
             }
             if let Some(&idx) = m.lets.get(head) {
                 self.used.insert((m.id, idx));
+                self.refer(
+                    p.segments[0].span,
+                    Resolution::Let {
+                        module: m.id,
+                        item: idx,
+                    },
+                );
                 return self.let_type(m.id, idx);
             }
         }
@@ -1520,6 +1628,20 @@ impl<'a> Checker<'a> {
         {
             self.used.insert((m.id, imp_idx));
             self.used.insert((target, idx));
+            self.refer(
+                p.segments[0].span,
+                Resolution::Namespace {
+                    module: m.id,
+                    item: imp_idx,
+                },
+            );
+            self.refer(
+                p.segments[1].span,
+                Resolution::Let {
+                    module: target,
+                    item: idx,
+                },
+            );
             return self.let_type(target, idx);
         }
         if let Some(t) = self.capture(p, sc, ctx) {
@@ -1550,12 +1672,15 @@ impl<'a> Checker<'a> {
                         );
                         return Ty::Error;
                     }
+                    self.refer(p.span, Resolution::Aggregate);
                     return Ty::Int;
                 }
                 let dotted = p.dotted();
                 if let Some(f) = builtins::SPAN_FIELDS.iter().find(|f| f.name == dotted) {
+                    self.refer(p.span, Resolution::SpanField(f.name));
                     return f.ty;
                 }
+                self.refer(p.span, Resolution::Attribute);
                 self.attribute(p, &dotted)
             }
             Ctx::Response | Ctx::Trace => {
@@ -1578,6 +1703,14 @@ impl<'a> Checker<'a> {
                         ));
                         return Ty::Error;
                     }
+                    self.refer(
+                        p.span,
+                        if ctx == Ctx::Response {
+                            Resolution::ResponseField(f.name)
+                        } else {
+                            Resolution::TraceField(f.name)
+                        },
+                    );
                     return f.ty;
                 }
                 let dotted = p.dotted();
@@ -1728,6 +1861,7 @@ impl<'a> Checker<'a> {
             }
         };
         let mut found = None;
+        let mut via_test = false;
         if test
             .steps
             .iter()
@@ -1739,6 +1873,29 @@ impl<'a> Checker<'a> {
             && let Some(&tt) = program.test_index.get(segs[0])
         {
             found = resolve_in(tt, &segs[1..], &mut candidates, &mut reached);
+            via_test = true;
+        }
+        if let Some((tt, ts, name)) = &found {
+            let (tt, ts) = (*tt, *ts);
+            let mut segments = p.segments.iter();
+            if via_test && let Some(s) = segments.next() {
+                self.refer(s.span, Resolution::Test(tt));
+            }
+            if p.segments.len() > usize::from(via_test) + 1
+                && let Some(s) = segments.next()
+            {
+                self.refer(s.span, Resolution::Step { test: tt, step: ts });
+            }
+            if let Some(s) = p.segments.last() {
+                self.refer(
+                    s.span,
+                    Resolution::Capture {
+                        test: tt,
+                        step: ts,
+                        name: name.clone(),
+                    },
+                );
+            }
         }
         // (producing test, its step, capture name).
         let target = found.as_ref().map(|(a, b, c)| (*a, *b, c.as_str()));
@@ -1875,6 +2032,13 @@ impl<'a> Checker<'a> {
             match m.imports.get(head) {
                 Some(&(target, imp)) => {
                     let tm = program.module(target);
+                    self.refer(
+                        callee.segments[0].span,
+                        Resolution::Namespace {
+                            module: m.id,
+                            item: imp,
+                        },
+                    );
                     match tm.matchers.get(&callee.segments[1].name) {
                         Some(&i) => Some((target, i, Some(imp))),
                         None => {
@@ -1917,6 +2081,9 @@ impl<'a> Checker<'a> {
         };
         if let Some((mid, item, imp)) = matcher {
             self.used.insert((mid, item));
+            if let Some(last) = callee.segments.last() {
+                self.refer(last.span, Resolution::Matcher { module: mid, item });
+            }
             if let Some(imp) = imp {
                 self.used.insert((m.id, imp));
             }
@@ -2011,6 +2178,7 @@ impl<'a> Checker<'a> {
             }
             return Ty::Error;
         };
+        self.refer(callee.span, Resolution::Function(f.name));
         if args.len() < f.min_args || args.len() > f.max_args {
             let want = if f.min_args == f.max_args {
                 format!("{}", f.min_args)

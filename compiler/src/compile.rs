@@ -101,6 +101,8 @@ pub struct Compilation {
     pub diagnostics: Vec<Diagnostic>,
     /// The plan, when there were no errors.
     pub plan: Option<Plan>,
+    /// Every name the checker resolved and every expression's type (for the language server).
+    pub index: crate::check::Index,
 }
 
 impl Compilation {
@@ -150,6 +152,7 @@ pub fn compile(
 
     let mut checker = Checker::new(&program, &driver.sources, options);
     checker.check_all();
+    let index = checker.take_index();
     let deps = checker.finish(&mut driver.diags);
 
     let cycles_ok = plan::check_cycles(&program, &deps, &mut driver.diags);
@@ -166,6 +169,7 @@ pub fn compile(
         program,
         diagnostics,
         plan,
+        index,
     }
 }
 
@@ -440,7 +444,7 @@ impl Driver {
 type Frame = (usize, Vec<(usize, usize)>, usize);
 
 /// `std/http` → `http`; `./lib/shop-helpers.tbt` → `shop-helpers` (then rejected as a namespace).
-fn default_namespace(path: &str) -> String {
+pub fn default_namespace(path: &str) -> String {
     let last = path.rsplit('/').next().unwrap_or(path);
     last.strip_suffix(".tbt").unwrap_or(last).to_string()
 }

@@ -30,3 +30,4 @@ pub mod stdlib;
 pub use codespan_reporting::term as codespan_term;
 pub mod bindings;
 pub mod format;
+pub mod ide;

@@ -1,0 +1,359 @@
+//! The editor analysis layer (`tbt_compiler::ide`): every query on fixtures where `$0` marks the
+//! cursor, with snapshots that draw the source lines and underline the cursor and the results.
+//!
+//! A fixture is one or more files, each starting with a `//- NAME` line; `//- NAME import` files
+//! are reachable only through `import` (served by a `MemoryLoader`), the others are root files.
+
+use std::ops::Range;
+use tbt_compiler::FileId;
+use tbt_compiler::compile::{MemoryLoader, Options};
+use tbt_compiler::ide::{self, Analysis};
+
+struct Fixture {
+    analysis: Analysis,
+    file: FileId,
+    offset: usize,
+}
+
+fn fixture(text: &str) -> Fixture {
+    let mut roots = Vec::new();
+    let mut loader = MemoryLoader::default();
+    let mut cursor: Option<(String, usize)> = None;
+    let mut current: Option<(String, bool, String)> = None;
+    let mut flush = |cur: Option<(String, bool, String)>,
+                     roots: &mut Vec<(String, Vec<u8>)>,
+                     cursor: &mut Option<(String, usize)>| {
+        if let Some((name, import, mut body)) = cur {
+            if let Some(at) = body.find("$0") {
+                body.replace_range(at..at + 2, "");
+                *cursor = Some((name.clone(), at));
+            }
+            if import {
+                loader.files.insert(name, body);
+            } else {
+                roots.push((name, body.into_bytes()));
+            }
+        }
+    };
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("//- ") {
+            flush(current.take(), &mut roots, &mut cursor);
+            let mut parts = h.split_whitespace();
+            let name = parts.next().unwrap_or("main.tbt").to_string();
+            let import = parts.next() == Some("import");
+            current = Some((name, import, String::new()));
+        } else {
+            let cur = current.get_or_insert_with(|| ("main.tbt".into(), false, String::new()));
+            cur.2.push_str(line);
+            cur.2.push('\n');
+        }
+    }
+    flush(current.take(), &mut roots, &mut cursor);
+    let (cname, offset) = cursor.unwrap_or_else(|| ("main.tbt".into(), 0));
+    let analysis = ide::analyze(roots, &mut loader, &Options::default());
+    let file = analysis.file_id(&cname).expect("cursor file");
+    Fixture {
+        analysis,
+        file,
+        offset,
+    }
+}
+
+/// Draws `range` of `file` under its source lines: `name:line` then each line and a row of `^`
+/// under the covered characters (columns counted in characters).
+fn draw(a: &Analysis, file: FileId, range: Range<usize>, label: &str) -> String {
+    let text = a.file_text(file);
+    let mut out = String::new();
+    let mut line_start = text[..range.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_no = text[..line_start].matches('\n').count() + 1;
+    out.push_str(&format!("{}:{line_no}\n", a.file_name(file)));
+    loop {
+        let line_end = text[line_start..]
+            .find('\n')
+            .map_or(text.len(), |i| line_start + i);
+        let line = &text[line_start..line_end];
+        out.push_str(&format!("  {line}\n"));
+        let from = range.start.max(line_start);
+        let to = range.end.min(line_end);
+        let pad = text[line_start..from].chars().count();
+        let width = if range.is_empty() {
+            1
+        } else {
+            text[from..to.max(from)].chars().count().max(1)
+        };
+        let mark = if range.is_empty() { "|" } else { "^" };
+        out.push_str(&format!(
+            "  {}{} {label}\n",
+            " ".repeat(pad),
+            mark.repeat(width)
+        ));
+        if range.end <= line_end || line_end >= text.len() {
+            break;
+        }
+        line_start = line_end + 1;
+    }
+    out
+}
+
+fn cursor(f: &Fixture) -> String {
+    draw(&f.analysis, f.file, f.offset..f.offset, "cursor")
+}
+
+fn definition(text: &str) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    match f.analysis.definition(f.file, f.offset) {
+        Some(d) => {
+            out.push_str(&draw(&f.analysis, f.file, d.origin.clone(), "origin"));
+            out.push_str(&draw(
+                &f.analysis,
+                d.target.file,
+                d.target.range.clone(),
+                &format!("definition ({:?} `{}`)", d.kind, d.name),
+            ));
+        }
+        None => out.push_str("no definition\n"),
+    }
+    out
+}
+
+fn references(text: &str, decl: bool) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    let refs = f.analysis.references(f.file, f.offset, decl);
+    if refs.is_empty() {
+        out.push_str("no references\n");
+    }
+    for r in refs {
+        out.push_str(&draw(&f.analysis, r.file, r.range, "reference"));
+    }
+    out
+}
+
+fn rename(text: &str, new_name: &str) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    match f.analysis.rename(f.file, f.offset, new_name) {
+        Ok(edits) => {
+            for fe in edits {
+                for e in &fe.edits {
+                    out.push_str(&draw(
+                        &f.analysis,
+                        fe.file,
+                        e.range.clone(),
+                        &format!("→ {:?}", e.new_text),
+                    ));
+                }
+            }
+        }
+        Err(e) => out.push_str(&format!("refused: {e}\n")),
+    }
+    out
+}
+
+const SHOP: &str = r#"//- main.tbt
+import "std/http"
+import "./lib/shop.tbt" as shop
+
+let base = env("SHOP_URL") ?? "http://127.0.0.1:8080"
+
+## A server span of the orders service.
+matcher orders(route) = http.server(route)[service == "orders"]
+
+test place_order "Place an order" {
+  step create {
+    let qty = 2
+    trigger http POST "${base}/orders" {
+      json { "qty": qty }
+    }
+    expect response {
+      let order_id = json("$.id")
+    }
+    expect orders("/orders") {
+      count == 1
+    }
+  }
+  step fetch {
+    trigger http GET "${shop.prefix}/orders/${create.order_id}"
+    expect shop.db_calls() {
+      count <= 1
+    }
+  }
+}
+
+test history {
+  after place_order
+  trigger http GET "${base}/orders?id=${place_order.create.order_id}"
+  expect response {
+    status == 200
+  }
+}
+//- lib/shop.tbt import
+import "std/db"
+
+let prefix = "/api"
+
+## Database calls of the shop.
+matcher db_calls() = db.query()
+"#;
+
+fn at(fixture: &str, needle: &str, nth: usize) -> String {
+    // Puts `$0` before the nth occurrence (0-based) of `needle` in the main file.
+    let mut idx = 0;
+    let mut from = 0;
+    loop {
+        let i = fixture[from..].find(needle).expect("needle") + from;
+        if idx == nth {
+            let mut s = fixture.to_string();
+            s.insert_str(i, "$0");
+            return s;
+        }
+        idx += 1;
+        from = i + needle.len();
+    }
+}
+
+#[test]
+fn definition_of_a_let_used_in_an_interpolation() {
+    insta::assert_snapshot!(definition(&at(SHOP, "base}/orders\"", 0)));
+}
+
+#[test]
+fn definition_of_a_matcher_in_the_same_file() {
+    insta::assert_snapshot!(definition(&at(SHOP, "orders(\"/orders\")", 0)));
+}
+
+#[test]
+fn definition_of_a_std_matcher_lands_in_the_std_module() {
+    insta::assert_snapshot!(definition(&at(SHOP, "server(route)", 0)));
+}
+
+#[test]
+fn definition_of_an_imported_matcher_and_let_across_files() {
+    insta::assert_snapshot!(definition(&at(SHOP, "db_calls()", 0)));
+    insta::assert_snapshot!(definition(&at(SHOP, "prefix}", 0)));
+}
+
+#[test]
+fn definition_of_an_import_alias() {
+    insta::assert_snapshot!(definition(&at(SHOP, "shop.db_calls", 0)));
+}
+
+#[test]
+fn definition_of_captures_steps_and_tests() {
+    insta::assert_snapshot!(definition(&at(SHOP, "order_id}\"\n    expect shop", 0)));
+    insta::assert_snapshot!(definition(&at(
+        SHOP,
+        "create.order_id}\"\n    expect shop",
+        0
+    )));
+    insta::assert_snapshot!(definition(&at(SHOP, "place_order.create.order_id", 0)));
+    insta::assert_snapshot!(definition(&at(SHOP, "place_order\n", 0)));
+}
+
+#[test]
+fn definition_of_a_step_let_and_a_matcher_parameter() {
+    insta::assert_snapshot!(definition(&at(SHOP, "qty }", 0)));
+    insta::assert_snapshot!(definition(&at(SHOP, "route)[", 0)));
+}
+
+#[test]
+fn definition_of_a_builtin_is_none() {
+    insta::assert_snapshot!(definition(&at(SHOP, "count == 1", 0)));
+}
+
+#[test]
+fn references_with_and_without_declaration() {
+    insta::assert_snapshot!(references(&at(SHOP, "base =", 0), true));
+    insta::assert_snapshot!(references(&at(SHOP, "base =", 0), false));
+}
+
+#[test]
+fn references_of_a_capture_across_tests() {
+    insta::assert_snapshot!(references(&at(SHOP, "order_id = json", 0), true));
+}
+
+#[test]
+fn references_of_an_imported_matcher_from_its_definition() {
+    insta::assert_snapshot!(references(&at(SHOP, "db_calls() = db", 0), true));
+}
+
+#[test]
+fn rename_a_step_updates_capture_paths() {
+    insta::assert_snapshot!(rename(&at(SHOP, "create {", 0), "make"));
+}
+
+#[test]
+fn rename_a_test_updates_after_and_captures() {
+    insta::assert_snapshot!(rename(&at(SHOP, "place_order \"", 0), "checkout"));
+}
+
+#[test]
+fn rename_an_imported_let_edits_both_files() {
+    insta::assert_snapshot!(rename(&at(SHOP, "prefix}", 0), "api_prefix"));
+}
+
+#[test]
+fn rename_an_implicit_namespace_adds_an_alias() {
+    insta::assert_snapshot!(rename(&at(SHOP, "http.server", 0), "web"));
+}
+
+#[test]
+fn rename_refusals() {
+    let std = rename(&at(SHOP, "server(route)", 0), "srv");
+    assert!(
+        std.contains("refused: `server` is defined in the standard library"),
+        "{std}"
+    );
+    let kw = rename(&at(SHOP, "base =", 0), "expect");
+    assert!(kw.contains("refused: `expect` is a keyword"), "{kw}");
+    let bad = rename(&at(SHOP, "base =", 0), "1x");
+    assert!(bad.contains("is not a valid name"), "{bad}");
+    let clash = rename(&at(SHOP, "base =", 0), "orders");
+    assert!(
+        clash.contains("refused: a matcher named `orders` already exists (main.tbt:7)"),
+        "{clash}"
+    );
+    let step = rename(&at(SHOP, "fetch {", 0), "create");
+    assert!(
+        step.contains("refused: a step named `create` already exists"),
+        "{step}"
+    );
+    let builtin = fixture(&at(SHOP, "count == 1", 0));
+    let e = builtin
+        .analysis
+        .prepare_rename(builtin.file, builtin.offset);
+    assert_eq!(
+        e,
+        Err("`count` is built into the language and cannot be renamed".to_string())
+    );
+}
+
+#[test]
+fn prepare_rename_gives_the_name_range() {
+    let f = fixture(&at(SHOP, "base}/orders\"", 0));
+    let (range, text) = f
+        .analysis
+        .prepare_rename(f.file, f.offset + 2)
+        .expect("renamable");
+    assert_eq!(text, "base");
+    assert_eq!(&f.analysis.file_text(f.file)[range], "base");
+}
+
+#[test]
+fn non_ascii_text_keeps_ranges_on_char_boundaries() {
+    let text = "//- main.tbt\n# Grüße 🎉 ☕\nlet cafe = \"ünï ☕\"\ntest t \"Grüße 🎉\" {\n  trigger http GET \"http://ünï/☕/${ca$0fe}\"\n}\n";
+    insta::assert_snapshot!(definition(text));
+    let f = fixture(text);
+    let t = f.analysis.file_text(f.file);
+    for o in 0..=t.len() + 3 {
+        if let Some(d) = f.analysis.definition(f.file, o) {
+            assert!(t.is_char_boundary(d.origin.start) && t.is_char_boundary(d.origin.end));
+        }
+        for r in f.analysis.references(f.file, o, true) {
+            assert!(t.is_char_boundary(r.range.start) && t.is_char_boundary(r.range.end));
+        }
+    }
+}
