@@ -235,7 +235,7 @@ async fn code_actions_fix_eq_deprecated_and_misspelt_names() {
     insta::assert_snapshot!("action_did_you_mean", name);
     assert!(name.contains("${base}/orders"), "{name}");
     // No diagnostic under the cursor: no actions.
-    let none = actions_at(&mut c, "none.tbt", MISSPELT, "test t").await;
+    let none = actions_at(&mut c, "none.tbt", MISSPELT, "test none").await;
     assert!(!none.contains('#'), "{none}");
     c.shutdown().await;
 }
