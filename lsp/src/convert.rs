@@ -17,7 +17,7 @@ impl Snapshot {
     pub fn range(&self, span: Span) -> Option<(Uri, lsp::Range)> {
         let i = span.file.0 as usize;
         let uri = self.uris.get(i)?.clone()?;
-        let text = &self.compilation.sources.try_get(span.file)?.text;
+        let text = &self.compilation().sources.try_get(span.file)?.text;
         let lines = self.lines.get(i)?;
         let r = span.range();
         Some((uri, lines.range(text, r.start, r.end)))

@@ -9,13 +9,13 @@
 mod convert;
 mod document;
 mod features;
+mod ide;
 mod last_run;
 pub mod position;
 mod server;
 mod workspace;
 
 pub use convert::{SOURCE, to_lsp_diagnostic};
-pub use last_run::ARTIFACT as LAST_RUN_ARTIFACT;
 pub use server::{Backend, DEFAULT_DIAGNOSTIC_DELAY, RUN_TEST_COMMAND};
 pub use workspace::{compile_group, find_suite_files, parse_check_section, Group, OpenDoc, Snapshot};
 

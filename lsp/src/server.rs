@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tbt_compiler::ide::last_run::LastRun;
 use tokio::sync::mpsc;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
@@ -61,7 +62,7 @@ struct State {
     snapshots: HashMap<Group, Arc<Snapshot>>,
     published: HashMap<Uri, Published>,
     /// The last-run artifact of each workspace folder that has one.
-    last_runs: HashMap<PathBuf, Arc<crate::last_run::LastRun>>,
+    last_runs: HashMap<PathBuf, Arc<LastRun>>,
     delay: Duration,
     /// `tbt.toml` problems already shown (each once).
     config_errors_shown: HashSet<String>,
@@ -129,8 +130,8 @@ impl Backend {
 
     /// The compilation of `group` for the current edit state, compiling when the cached one is
     /// stale.
-    async fn snapshot_of(&self, group: Group) -> Option<Arc<Snapshot>> {
-        let (open, seq) = {
+    pub(crate) async fn snapshot_of_group(&self, group: Group) -> Option<Arc<Snapshot>> {
+        let (open, last_run, seq) = {
             let st = self.state();
             if let Some(s) = st.snapshots.get(&group)
                 && s.seq == st.seq
@@ -146,10 +147,16 @@ impl Backend {
                     text: d.text.clone(),
                 })
                 .collect();
-            (open, st.seq)
+            let last_run = match &group {
+                Group::Folder(f) => st.last_runs.get(f).cloned(),
+                _ => None,
+            };
+            (open, last_run, st.seq)
         };
         let g = group.clone();
-        let snap = tokio::task::spawn_blocking(move || compile_group(&g, &open, seq))
+        let snap = tokio::task::spawn_blocking(move || {
+            compile_group(&g, &open, last_run.as_deref(), seq)
+        })
             .await
             .ok()?;
         let snap = Arc::new(snap);
@@ -178,7 +185,7 @@ impl Backend {
     /// The compilation holding `uri`.
     pub(crate) async fn snapshot_for(&self, uri: &Uri) -> Option<Arc<Snapshot>> {
         let group = Group::of(uri, &self.state().folders);
-        self.snapshot_of(group).await
+        self.snapshot_of_group(group).await
     }
 
     /// Schedules diagnostics for `group` after the debounce delay; a newer schedule replaces it.
@@ -214,7 +221,7 @@ impl Backend {
 
     /// Compiles `group` and publishes the diagnostics of its open documents.
     async fn publish_group(&self, group: Group) {
-        let Some(snap) = self.snapshot_of(group.clone()).await else {
+        let Some(snap) = self.snapshot_of_group(group.clone()).await else {
             return;
         };
         let mut st = self.state();
@@ -259,6 +266,8 @@ impl Backend {
             tokio::spawn(async move {
                 let loaded = crate::last_run::load(&folder).await;
                 let mut st = this.state();
+                // Compilations made before carry the old data: let requests compile again.
+                st.seq += 1;
                 match loaded {
                     Some(run) => {
                         st.last_runs.insert(folder, Arc::new(run));
@@ -276,13 +285,10 @@ impl Backend {
         self.state().docs.get(uri).cloned()
     }
 
-    /// The last-run data of the folder holding `uri`.
-    pub(crate) fn last_run_for(&self, uri: &Uri) -> Option<Arc<crate::last_run::LastRun>> {
+    /// The workspace folders and the open documents' URIs.
+    pub(crate) fn folders_and_docs(&self) -> (Vec<PathBuf>, Vec<Uri>) {
         let st = self.state();
-        match Group::of(uri, &st.folders) {
-            Group::Folder(f) => st.last_runs.get(&f).cloned(),
-            _ => None,
-        }
+        (st.folders.clone(), st.docs.keys().cloned().collect())
     }
 
     fn set_folders(&self, folders: Vec<PathBuf>) {
@@ -298,7 +304,7 @@ fn diagnostics_of(snap: &Snapshot, uri: &Uri) -> Vec<(Diagnostic, usize)> {
     let Some(file) = snap.file_of(uri) else {
         return Vec::new();
     };
-    snap.compilation
+    snap.compilation()
         .diagnostics
         .iter()
         .enumerate()
@@ -528,7 +534,7 @@ impl LanguageServer for Backend {
             if !intersects(diag.range, params.range) {
                 continue;
             }
-            let Some(tbt_diag) = published.snapshot.compilation.diagnostics.get(*index) else {
+            let Some(tbt_diag) = published.snapshot.compilation().diagnostics.get(*index) else {
                 continue;
             };
             for fix in &tbt_diag.fixes {
@@ -561,7 +567,7 @@ impl LanguageServer for Backend {
         };
         let path = path.to_string_lossy().into_owned();
         let lenses = snap
-            .compilation
+            .compilation()
             .program
             .tests
             .iter()
@@ -580,5 +586,41 @@ impl LanguageServer for Backend {
             })
             .collect();
         Ok(Some(lenses))
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        self.goto_definition_impl(params).await
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        self.references_impl(params).await
+    }
+
+    async fn prepare_rename(
+        &self,
+        params: TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>> {
+        self.prepare_rename_impl(params).await
+    }
+
+    async fn rename(&self, params: RenameParams) -> Result<Option<WorkspaceEdit>> {
+        self.rename_impl(params).await
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        self.document_symbol_impl(params).await
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        self.workspace_symbol_impl(params).await
     }
 }

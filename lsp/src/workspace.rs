@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tbt_compiler::Severity;
 use tbt_compiler::compile::{self, Compilation, Options, SourceLoader, join_relative};
+use tbt_compiler::ide::Analysis;
+use tbt_compiler::ide::last_run::LastRun;
 use tower_lsp_server::ls_types::Uri;
 
 /// The unit of compilation a document belongs to.
@@ -79,9 +81,10 @@ pub struct OpenDoc {
 pub struct Snapshot {
     /// The group compiled.
     pub group: Group,
-    /// What the compiler produced.
-    pub compilation: Compilation,
-    /// The URI of each file of the source map (by file id); `None` for the standard library.
+    /// The compilation, indexed for editor queries.
+    pub analysis: Analysis,
+    /// The URI of each file of the source map (by file id). Standard modules point at read-only
+    /// copies written to a cache directory (see [`std_module_uri`]); `None` when that failed.
     pub uris: Vec<Option<Uri>>,
     /// Line indexes of each file of the source map.
     pub lines: Vec<LineIndex>,
@@ -94,6 +97,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The compilation.
+    pub fn compilation(&self) -> &Compilation {
+        self.analysis.compilation()
+    }
+
     /// The file id of `uri` in this compilation.
     pub fn file_of(&self, uri: &Uri) -> Option<tbt_compiler::FileId> {
         self.uris
@@ -214,9 +222,15 @@ impl SourceLoader for OverlayLoader<'_> {
     }
 }
 
-/// Compiles `group` with the open documents `open` in place of their files. Blocking: reads the
-/// disk; call it from `spawn_blocking`.
-pub fn compile_group(group: &Group, open: &[OpenDoc], seq: u64) -> Snapshot {
+/// Compiles `group` with the open documents `open` in place of their files, attaching the
+/// folder's last-run artifact when there is one. Blocking: reads the disk; call it from
+/// `spawn_blocking`.
+pub fn compile_group(
+    group: &Group,
+    open: &[OpenDoc],
+    last_run: Option<&LastRun>,
+    seq: u64,
+) -> Snapshot {
     let base = group.base();
     let (options, config_error) = load_options(base);
     // Name (relative to the base, `/`-separated) → open document.
@@ -262,7 +276,12 @@ pub fn compile_group(group: &Group, open: &[OpenDoc], seq: u64) -> Snapshot {
         base,
         open: &texts,
     };
-    let compilation = compile::compile(root_sources, &mut loader, &options);
+    let mut analysis = Analysis::new(compile::compile(root_sources, &mut loader, &options));
+    if let (Group::Folder(_), Some(run)) = (group, last_run) {
+        // File names are relative to the folder, as `tbt run` in the folder writes them.
+        analysis.set_last_run(run.clone(), "");
+    }
+    let compilation = analysis.compilation();
     let mut uris = Vec::with_capacity(compilation.sources.len());
     let mut lines = Vec::with_capacity(compilation.sources.len());
     let std_names: BTreeSet<&str> = compilation
@@ -277,7 +296,7 @@ pub fn compile_group(group: &Group, open: &[OpenDoc], seq: u64) -> Snapshot {
         let uri = if let Some(d) = open_by_name.get(&file.name) {
             Some(d.uri.clone())
         } else if std_names.contains(file.name.as_str()) {
-            None
+            std_module_uri(&file.name)
         } else {
             base.and_then(|b| Uri::from_file_path(b.join(&file.name)))
         };
@@ -285,13 +304,42 @@ pub fn compile_group(group: &Group, open: &[OpenDoc], seq: u64) -> Snapshot {
     }
     Snapshot {
         group: group.clone(),
-        compilation,
+        analysis,
         uris,
         lines,
         versions: open.iter().map(|d| (d.uri.clone(), d.version)).collect(),
         seq,
         config_error,
     }
+}
+
+/// A file holding the text of standard module `name` (`std/http`), for "go to definition" into
+/// the standard library: written once per server version under the system's temporary
+/// directory (rewritten when its content differs). `None` when it cannot be written.
+pub fn std_module_uri(name: &str) -> Option<Uri> {
+    use std::sync::OnceLock;
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let dir = DIR
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("tbt-lsp-{}", env!("CARGO_PKG_VERSION")));
+            for (module, text) in tbt_compiler::stdlib::MODULES {
+                let path = dir.join(format!("{module}.tbt"));
+                if std::fs::read_to_string(&path).is_ok_and(|t| t == *text) {
+                    continue;
+                }
+                let written = path
+                    .parent()
+                    .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+                    && std::fs::write(&path, text).is_ok();
+                if !written {
+                    eprintln!("tbt lsp: cannot write `{}`: standard modules cannot be opened", path.display());
+                    return None;
+                }
+            }
+            Some(dir)
+        })
+        .as_ref()?;
+    Uri::from_file_path(dir.join(format!("{name}.tbt")))
 }
 
 /// The name a non-file buffer is compiled under.
