@@ -15,15 +15,15 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
-    /// Indexes `text` (lines end at `\n`; a `\r` before it belongs to the line ending).
+    /// Indexes `text`. Lines end at `\n`, `\r\n` or a lone `\r`, as the protocol says.
     pub fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                starts.push(i + 1);
+            }
+        }
         LineIndex { starts }
     }
 
@@ -34,15 +34,14 @@ impl LineIndex {
 
     /// The byte range of line `line` without its line ending, clamped to the text.
     fn line_bounds(&self, text: &str, line: usize) -> (usize, usize) {
-        let start = self.starts.get(line).copied().unwrap_or(text.len());
-        let start = start.min(text.len());
-        let mut end = self
-            .starts
-            .get(line + 1)
-            .map_or(text.len(), |&s| s.saturating_sub(1))
-            .min(text.len())
-            .max(start);
-        if end > start && text.as_bytes().get(end - 1) == Some(&b'\r') {
+        let start = self.starts.get(line).copied().unwrap_or(text.len()).min(text.len());
+        let Some(&next) = self.starts.get(line + 1) else {
+            return (start, text.len());
+        };
+        // `next - 1` is the terminator (`\n` or a lone `\r`); `\r\n` counts as one.
+        let mut end = next.saturating_sub(1).clamp(start, text.len());
+        let bytes = text.as_bytes();
+        if bytes.get(end) == Some(&b'\n') && end > start && bytes.get(end - 1) == Some(&b'\r') {
             end -= 1;
         }
         (start, end)
@@ -55,8 +54,10 @@ impl LineIndex {
             offset -= 1;
         }
         let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
-        let start = self.starts.get(line).copied().unwrap_or(0).min(offset);
-        let character: usize = text[start..offset].chars().map(char::len_utf16).sum();
+        // An offset inside a line ending is the end of the line.
+        let (start, end) = self.line_bounds(text, line);
+        let end = offset.clamp(start, end);
+        let character: usize = text[start..end].chars().map(char::len_utf16).sum();
         Position {
             line: line as u32,
             character: character as u32,
@@ -128,6 +129,18 @@ mod tests {
         assert_eq!(ix.offset(t, pos(0, 2)), 2);
         // Inside a UTF-8 sequence: the start of the character.
         assert_eq!(ix.position(t, 4), pos(0, 1));
+    }
+
+    #[test]
+    fn all_three_line_endings() {
+        let t = "a\r\nb\rc\nd";
+        let ix = LineIndex::new(t);
+        assert_eq!(ix.line_count(), 4);
+        assert_eq!(ix.position(t, 3), pos(1, 0));
+        assert_eq!(ix.position(t, 5), pos(2, 0));
+        assert_eq!(ix.position(t, 2), pos(0, 1), "between \\r and \\n: the line's end");
+        assert_eq!(ix.offset(t, pos(1, 5)), 4, "before the lone \\r");
+        assert_eq!(ix.offset(t, pos(3, 1)), t.len());
     }
 
     #[test]

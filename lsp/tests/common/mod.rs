@@ -248,28 +248,57 @@ pub fn find(text: &str, needle: &str) -> Value {
     offset_pos(text, off)
 }
 
-/// The LSP position (UTF-16) of a byte offset.
+/// Line starts of `text`: lines end at `\n`, `\r\n` or a lone `\r` (the protocol's rule).
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut starts = vec![0];
+    for i in 0..b.len() {
+        if b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+            starts.push(i + 1);
+        }
+    }
+    starts
+}
+
+/// The end of line `line` (before its terminator).
+fn line_end(text: &str, starts: &[usize], line: usize) -> usize {
+    match starts.get(line + 1) {
+        None => text.len(),
+        Some(&next) => {
+            let mut end = next - 1;
+            if text.as_bytes()[end] == b'\n' && end > starts[line] && text.as_bytes()[end - 1] == b'\r' {
+                end -= 1;
+            }
+            end
+        }
+    }
+}
+
+/// The LSP position (UTF-16) of a byte offset (on a character boundary, not inside a `\r\n`).
 pub fn offset_pos(text: &str, off: usize) -> Value {
-    let before = &text[..off];
-    let line = before.matches('\n').count();
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    let character: usize = text[start..off].chars().map(char::len_utf16).sum();
+    let starts = line_starts(text);
+    let line = starts.partition_point(|&s| s <= off) - 1;
+    let character: usize = text[starts[line]..off].chars().map(char::len_utf16).sum();
     pos(line as u32, character as u32)
 }
 
 /// The byte offset of an LSP position (UTF-16), for tests (positions are valid).
 pub fn pos_offset(text: &str, p: &Value) -> usize {
+    let starts = line_starts(text);
     let line = p["line"].as_u64().unwrap() as usize;
     let ch = p["character"].as_u64().unwrap() as usize;
-    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let Some(&start) = starts.get(line) else {
+        return text.len();
+    };
+    let end = line_end(text, &starts, line);
     let mut units = 0;
-    for (i, c) in text[start..].char_indices() {
-        if units >= ch || c == '\n' {
+    for (i, c) in text[start..end].char_indices() {
+        if units >= ch {
             return start + i;
         }
         units += c.len_utf16();
     }
-    text.len()
+    end
 }
 
 /// Applies LSP text edits (non-overlapping) to `text`.
