@@ -357,3 +357,324 @@ fn non_ascii_text_keeps_ranges_on_char_boundaries() {
         }
     }
 }
+
+fn completions(text: &str) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    let items = f.analysis.completions(f.file, f.offset);
+    let t = f.analysis.file_text(f.file);
+    if let Some(first) = items.first() {
+        assert!(items.iter().all(|i| i.range == first.range));
+        assert!(t.is_char_boundary(first.range.start) && first.range.end == f.offset);
+    }
+    out.push_str(&format!("{} items\n", items.len()));
+    for i in items.iter().take(40) {
+        out.push_str(&format!(
+            "{:?} {}{}{}{}\n",
+            i.kind,
+            i.label,
+            if i.insert_text != i.label {
+                format!(" (inserts {:?})", i.insert_text)
+            } else {
+                String::new()
+            },
+            i.detail
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default(),
+            if i.deprecated { " [deprecated]" } else { "" },
+        ));
+    }
+    if items.len() > 40 {
+        out.push_str("…\n");
+    }
+    out
+}
+
+fn labels(text: &str) -> Vec<String> {
+    let f = fixture(text);
+    f.analysis
+        .completions(f.file, f.offset)
+        .into_iter()
+        .map(|i| i.label)
+        .collect()
+}
+
+#[test]
+fn completion_of_top_level_and_body_keywords() {
+    insta::assert_snapshot!(completions("//- main.tbt\nimport \"std/http\"\n$0\n"));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  step a {\n    trigger http GET \"http://x\"\n  }\n  $0\n}\n"
+    ));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  step a {\n    trigger http GET \"http://x\"\n    $0\n  }\n}\n"
+    ));
+}
+
+#[test]
+fn completion_after_trigger_and_expect() {
+    insta::assert_snapshot!(completions("//- main.tbt\ntest t {\n  trigger $0\n}\n"));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http $0\n}\n"
+    ));
+    insta::assert_snapshot!(completions(
+        &at(SHOP, "shop.db_calls() {", 0)
+            .replace("$0shop.db_calls() {\n      count <= 1\n    }", "$0")
+    ));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http POST \"http://x\" {\n    $0\n  }\n}\n"
+    ));
+}
+
+#[test]
+fn completion_of_imported_module_members_and_std_matchers() {
+    insta::assert_snapshot!(completions(
+        &SHOP.replace("expect shop.db_calls()", "expect shop.$0db_calls()")
+    ));
+    insta::assert_snapshot!(completions(
+        &SHOP.replace("http.server(route)", "http.se$0")
+    ));
+}
+
+#[test]
+fn completion_of_captures_steps_and_tests() {
+    insta::assert_snapshot!(completions(
+        &SHOP.replace("${create.order_id}", "${create.$0}")
+    ));
+    insta::assert_snapshot!(completions(
+        &SHOP.replace("${place_order.create.order_id}", "${place_order.$0}")
+    ));
+    let names = labels(&SHOP.replace("${create.order_id}", "${$0}"));
+    for want in [
+        "create",
+        "create.order_id",
+        "base",
+        "shop",
+        "history",
+        "env",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing in {names:?}"
+        );
+    }
+    // Captures of the step the cursor is in are not offered (not known yet).
+    let names = labels(&SHOP.replace("json { \"qty\": qty }", "json { \"qty\": $0 }"));
+    assert!(!names.iter().any(|n| n == "create.order_id"), "{names:?}");
+    assert!(names.iter().any(|n| n == "qty"), "{names:?}");
+}
+
+#[test]
+fn completion_of_attributes_in_selectors_and_blocks() {
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[http.request.me$0]\n}\n"
+    ));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span {\n    db.sys$0\n  }\n}\n"
+    ));
+    let names = labels(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span {\n    $0\n  }\n}\n",
+    );
+    for want in ["count", "duration", "max", "let", "any", "http.route"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing");
+    }
+    // Aggregates are not offered inside a filter.
+    let names =
+        labels("//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[$0]\n}\n");
+    assert!(names.iter().any(|n| n == "name"));
+    assert!(!names.iter().any(|n| n == "count" || n == "max"));
+}
+
+#[test]
+fn completion_of_enum_values_after_equals() {
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[http.request.method == $0]\n}\n"
+    ));
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[kind == $0]\n}\n"
+    ));
+}
+
+#[test]
+fn completion_in_response_block_and_nothing_in_strings_or_comments() {
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect response {\n    $0\n  }\n}\n"
+    ));
+    assert!(labels("//- main.tbt\n# a comment $0\n").is_empty());
+    assert!(labels("//- main.tbt\nlet x = \"abc $0\"\n").is_empty());
+    // Inside an interpolation, names are offered.
+    assert!(labels("//- main.tbt\nlet b = 1\nlet x = \"abc ${$0}\"\n").contains(&"b".to_string()));
+}
+
+#[test]
+fn completion_of_after_lists_other_tests() {
+    let names = labels(&SHOP.replace("after place_order", "after $0"));
+    assert_eq!(names, vec!["place_order"]);
+}
+
+fn hover(text: &str) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    match f.analysis.hover(f.file, f.offset) {
+        Some(h) => {
+            out.push_str(&draw(&f.analysis, f.file, h.range, "hover"));
+            out.push_str(&h.markdown);
+            out.push('\n');
+        }
+        None => out.push_str("no hover\n"),
+    }
+    out
+}
+
+#[test]
+fn hover_on_matchers_functions_fields_attributes_and_definitions() {
+    insta::assert_snapshot!(hover(&at(SHOP, "orders(\"/orders\")", 0)));
+    insta::assert_snapshot!(hover(&at(SHOP, "server(route)", 0)));
+    insta::assert_snapshot!(hover(&at(SHOP, "env(", 0)));
+    insta::assert_snapshot!(hover(&at(SHOP, "count == 1", 0)));
+    insta::assert_snapshot!(hover(&at(SHOP, "base =", 0)));
+    insta::assert_snapshot!(hover(&at(SHOP, "order_id}\"\n    expect shop", 0)));
+    insta::assert_snapshot!(hover(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[http.met$0hod == \"GET\", http.route == \"/\"]\n}\n"
+    ));
+    insta::assert_snapshot!(hover(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[kind == ser$0ver, payment.amount > 1]\n}\n"
+    ));
+}
+
+#[test]
+fn hover_shows_the_type_of_an_expression() {
+    insta::assert_snapshot!(hover("//- main.tbt\nlet a = 1 +$0 2\nlet b = a\n"));
+    insta::assert_snapshot!(hover(
+        "//- main.tbt\nlet a = [1, 2]\nlet b = len(a) > $0 1\nlet c = b\n"
+    ));
+}
+
+fn signature(text: &str) -> String {
+    let f = fixture(text);
+    let mut out = cursor(&f);
+    match f.analysis.signature_help(f.file, f.offset) {
+        Some(s) => {
+            out.push_str(&format!("{}\n", s.label));
+            if let Some(p) = s.parameters.get(s.active_parameter) {
+                out.push_str(&format!(
+                    "{}{} active parameter `{}`\n",
+                    " ".repeat(p.range.start),
+                    "^".repeat(p.range.len()),
+                    p.label
+                ));
+            }
+            out.push_str(&format!("{}\n", s.documentation.unwrap_or_default()));
+        }
+        None => out.push_str("no signature\n"),
+    }
+    out
+}
+
+#[test]
+fn signature_help_for_functions_and_matchers() {
+    insta::assert_snapshot!(signature(
+        "//- main.tbt\nlet x = regex_group(\"a\", $0\nlet y = x\n"
+    ));
+    insta::assert_snapshot!(signature(
+        &SHOP.replace("expect orders(\"/orders\")", "expect orders($0\"/orders\")")
+    ));
+    insta::assert_snapshot!(signature(
+        &SHOP.replace("http.server(route)", "http.server(route$0)")
+    ));
+    assert!(signature("//- main.tbt\nlet x = len(\"a(b, $0\")\n").contains("no signature"));
+}
+
+fn outline(syms: &[ide::DocumentSymbol], depth: usize, out: &mut String) {
+    for s in syms {
+        out.push_str(&format!(
+            "{}{:?} {}{} @{:?} name@{:?}\n",
+            "  ".repeat(depth),
+            s.kind,
+            s.name,
+            s.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
+            s.range,
+            s.selection_range
+        ));
+        outline(&s.children, depth + 1, out);
+    }
+}
+
+#[test]
+fn document_and_workspace_symbols() {
+    let f = fixture(SHOP);
+    let mut out = String::new();
+    outline(&f.analysis.document_symbols(f.file), 0, &mut out);
+    insta::assert_snapshot!(out);
+    let ws = f.analysis.workspace_symbols("ord");
+    let mut out = String::new();
+    for s in ws {
+        out.push_str(&format!(
+            "{:?} {} in {} at {}:{:?}\n",
+            s.kind,
+            s.name,
+            s.container.unwrap_or_default(),
+            s.location.path,
+            s.location.range
+        ));
+    }
+    insta::assert_snapshot!(out);
+    let std = f.analysis.workspace_symbols("server_errors");
+    assert_eq!(
+        std.first().map(|s| s.location.path.as_str()),
+        Some("std/http")
+    );
+}
+
+fn tokens(text: &str) -> String {
+    let f = fixture(text);
+    let t = f.analysis.file_text(f.file);
+    let toks = f.analysis.semantic_tokens(f.file);
+    for w in toks.windows(2) {
+        assert!(w[0].range.end <= w[1].range.start, "overlap {w:?}");
+    }
+    let mut out = String::new();
+    for tok in toks {
+        assert!(!t[tok.range.clone()].contains('\n'));
+        let mut mods = Vec::new();
+        for (i, n) in ide::modifiers::NAMES.iter().enumerate() {
+            if tok.modifiers & (1 << i) != 0 {
+                mods.push(*n);
+            }
+        }
+        out.push_str(&format!(
+            "{:?} {:?}{}\n",
+            &t[tok.range],
+            tok.kind,
+            if mods.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", mods.join(", "))
+            }
+        ));
+    }
+    out
+}
+
+#[test]
+fn semantic_tokens_tell_attributes_variables_and_matchers_apart() {
+    insta::assert_snapshot!(tokens(
+        "//- main.tbt\nimport \"std/http\"\n## doc\nlet base = \"http://x\"\nmatcher m(r) = http.server(r)[http.method == \"GET\"]\ntest t {\n  step a {\n    trigger http GET \"${base}/a\"\n    expect m(\"/\") {\n      count == 1\n      duration < 20ms\n      let id = payment.id\n    }\n  }\n  step b {\n    trigger http GET \"\"\"\n      ${a.id}\n    \"\"\"\n    expect span[kind == server, status != error]\n  }\n}\n"
+    ));
+}
+
+#[test]
+fn folding_ranges_of_blocks_strings_comments_and_imports() {
+    let text = "//- main.tbt\nimport \"std/http\"\nimport \"std/db\"\n# one\n# two\nlet x = \"\"\"\n  a\n\"\"\"\ntest t {\n  trigger http GET \"${x}\"\n  expect span[\n    name == \"a\"\n  ]\n}\n";
+    let f = fixture(text);
+    let t = f.analysis.file_text(f.file);
+    let mut out = String::new();
+    for fold in f.analysis.folding_ranges(f.file) {
+        let s = &t[fold.range.clone()];
+        out.push_str(&format!("{:?}: {:?}\n", fold.kind, s));
+    }
+    insta::assert_snapshot!(out);
+}

@@ -98,7 +98,6 @@ impl LastRun {
 
 /// The artifact, indexed against one analysis's file names.
 #[derive(Debug)]
-#[allow(dead_code)] // read by hover and completion
 pub(crate) struct Indexed {
     pub run: LastRun,
     /// (file id, start, end) → index in `run.selectors`.

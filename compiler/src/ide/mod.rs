@@ -43,12 +43,18 @@
 //! hand it to [`Analysis::set_last_run`] and completion offers the attribute names and values
 //! seen, and hover on a selector tells how many spans it matched.
 
+mod complete;
+mod hover;
 pub mod last_run;
 mod nav;
+mod tokens;
 
+pub use complete::{CompletionItem, CompletionKind};
+pub use hover::{Hover, ParameterInfo, SignatureHelp};
 pub use nav::{
     Definition, DocumentSymbol, FileEdit, KEYWORDS, Location, SymbolKind, TextEdit, WorkspaceSymbol,
 };
+pub use tokens::{Fold, FoldKind, SemanticToken, TokenKind, modifiers};
 
 use crate::check::{Reference, Resolution};
 use crate::compile::{self, Compilation, Options, SourceLoader};
@@ -301,7 +307,6 @@ impl Analysis {
     }
 
     /// The smallest checked expression containing `offset`, with its type.
-    #[allow(dead_code)] // read by hover
     pub(crate) fn type_at(
         &self,
         file: FileId,
