@@ -10,9 +10,12 @@ use tbt_compiler::FileId;
 use tbt_compiler::ide::{self, Analysis};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{
-    self as lsp, DocumentSymbolResponse, GotoDefinitionResponse, LocationLink, OneOf,
-    PrepareRenameResponse, SymbolKind, TextEdit, Uri, WorkspaceEdit, WorkspaceSymbol,
-    WorkspaceSymbolResponse,
+    self as lsp, CompletionItemKind, CompletionItemTag, CompletionResponse, CompletionTextEdit,
+    DocumentSymbolResponse, Documentation, FoldingRange, FoldingRangeKind, GotoDefinitionResponse,
+    HoverContents, LocationLink, MarkupContent, MarkupKind, OneOf, ParameterInformation,
+    ParameterLabel, PrepareRenameResponse, SemanticToken, SemanticTokenModifier, SemanticTokenType,
+    SemanticTokens, SemanticTokensLegend, SemanticTokensResult, SignatureInformation, SymbolKind,
+    TextEdit, Uri, WorkspaceEdit, WorkspaceSymbol, WorkspaceSymbolResponse,
 };
 
 /// A document's compilation and the byte offset of a position in it.
@@ -64,6 +67,63 @@ fn symbol_kind(k: ide::SymbolKind) -> SymbolKind {
         ide::SymbolKind::Variable => SymbolKind::VARIABLE,
         ide::SymbolKind::Capture => SymbolKind::FIELD,
     }
+}
+
+fn completion_kind(k: ide::CompletionKind) -> CompletionItemKind {
+    match k {
+        ide::CompletionKind::Keyword => CompletionItemKind::KEYWORD,
+        ide::CompletionKind::Let => CompletionItemKind::CONSTANT,
+        ide::CompletionKind::Variable => CompletionItemKind::VARIABLE,
+        ide::CompletionKind::Capture => CompletionItemKind::FIELD,
+        ide::CompletionKind::Matcher => CompletionItemKind::FUNCTION,
+        ide::CompletionKind::Function => CompletionItemKind::FUNCTION,
+        ide::CompletionKind::Field => CompletionItemKind::FIELD,
+        ide::CompletionKind::Attribute => CompletionItemKind::PROPERTY,
+        ide::CompletionKind::Value => CompletionItemKind::ENUM_MEMBER,
+        ide::CompletionKind::Module => CompletionItemKind::MODULE,
+        ide::CompletionKind::Test => CompletionItemKind::CLASS,
+        ide::CompletionKind::Step => CompletionItemKind::METHOD,
+        ide::CompletionKind::Option => CompletionItemKind::PROPERTY,
+    }
+}
+
+fn markdown(value: String) -> MarkupContent {
+    MarkupContent {
+        kind: MarkupKind::Markdown,
+        value,
+    }
+}
+
+/// The semantic token types of the legend: the standard LSP names of [`ide::TokenKind`], once
+/// each, in first-use order.
+fn token_types() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in ide::TokenKind::ALL {
+        if !out.contains(&k.lsp_type()) {
+            out.push(k.lsp_type());
+        }
+    }
+    out
+}
+
+/// The legend announced in `initialize`: standard type names (attributes are `property`,
+/// variables `variable`, matchers `macro`, …) and the modifiers of [`ide::modifiers`].
+pub fn semantic_tokens_legend() -> SemanticTokensLegend {
+    SemanticTokensLegend {
+        token_types: token_types()
+            .into_iter()
+            .map(SemanticTokenType::new)
+            .collect(),
+        token_modifiers: ide::modifiers::NAMES
+            .iter()
+            .map(|n| SemanticTokenModifier::new(n))
+            .collect(),
+    }
+}
+
+/// UTF-16 length of a text.
+fn utf16_len(s: &str) -> u32 {
+    s.chars().map(char::len_utf16).sum::<usize>() as u32
 }
 
 fn request_failed(message: String) -> Error {
@@ -264,5 +324,188 @@ impl Backend {
             }
         }
         Ok(Some(WorkspaceSymbolResponse::Nested(out)))
+    }
+
+    pub(crate) async fn completion_impl(
+        &self,
+        params: lsp::CompletionParams,
+    ) -> Result<Option<CompletionResponse>> {
+        let p = params.text_document_position;
+        let Some(at) = self.at(&p.text_document.uri, p.position).await else {
+            return Ok(None);
+        };
+        let items = at
+            .analysis()
+            .completions(at.file, at.offset)
+            .into_iter()
+            .filter_map(|c| {
+                let range = at.snap.lsp_range(at.file, c.range)?;
+                Some(lsp::CompletionItem {
+                    label: c.label,
+                    kind: Some(completion_kind(c.kind)),
+                    detail: c.detail,
+                    documentation: c.documentation.map(|d| Documentation::MarkupContent(markdown(d))),
+                    tags: c.deprecated.then(|| vec![CompletionItemTag::DEPRECATED]),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range,
+                        new_text: c.insert_text,
+                    })),
+                    ..lsp::CompletionItem::default()
+                })
+            })
+            .collect();
+        Ok(Some(CompletionResponse::Array(items)))
+    }
+
+    pub(crate) async fn hover_impl(&self, params: lsp::HoverParams) -> Result<Option<lsp::Hover>> {
+        let p = params.text_document_position_params;
+        let Some(at) = self.at(&p.text_document.uri, p.position).await else {
+            return Ok(None);
+        };
+        let Some(h) = at.analysis().hover(at.file, at.offset) else {
+            return Ok(None);
+        };
+        Ok(Some(lsp::Hover {
+            contents: HoverContents::Markup(markdown(h.markdown)),
+            range: at.snap.lsp_range(at.file, h.range),
+        }))
+    }
+
+    pub(crate) async fn signature_help_impl(
+        &self,
+        params: lsp::SignatureHelpParams,
+    ) -> Result<Option<lsp::SignatureHelp>> {
+        let p = params.text_document_position_params;
+        let Some(at) = self.at(&p.text_document.uri, p.position).await else {
+            return Ok(None);
+        };
+        let Some(sig) = at.analysis().signature_help(at.file, at.offset) else {
+            return Ok(None);
+        };
+        let label = sig.label;
+        // Parameter ranges are byte ranges of the label; LSP wants UTF-16 offsets.
+        let units = |b: usize| label.get(..b.min(label.len())).map_or(0, utf16_len);
+        let parameters = sig
+            .parameters
+            .iter()
+            .map(|p| ParameterInformation {
+                label: ParameterLabel::LabelOffsets([units(p.range.start), units(p.range.end)]),
+                documentation: None,
+            })
+            .collect();
+        Ok(Some(lsp::SignatureHelp {
+            signatures: vec![SignatureInformation {
+                documentation: sig.documentation.map(|d| Documentation::MarkupContent(markdown(d))),
+                parameters: Some(parameters),
+                active_parameter: Some(sig.active_parameter as u32),
+                label,
+            }],
+            active_signature: Some(0),
+            active_parameter: Some(sig.active_parameter as u32),
+        }))
+    }
+
+    pub(crate) async fn semantic_tokens_impl(
+        &self,
+        params: lsp::SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        let uri = &params.text_document.uri;
+        let Some(snap) = self.snapshot_for(uri).await else {
+            return Ok(None);
+        };
+        let Some(file) = snap.file_of(uri) else {
+            return Ok(None);
+        };
+        let Some(lines) = snap.lines.get(file.0 as usize) else {
+            return Ok(None);
+        };
+        let text = snap.analysis.file_text(file);
+        let types = token_types();
+        let mut data = Vec::new();
+        let (mut prev_line, mut prev_start) = (0u32, 0u32);
+        for t in snap.analysis.semantic_tokens(file) {
+            let Some(slice) = text.get(t.range.clone()) else {
+                continue;
+            };
+            let start = lines.position(text, t.range.start);
+            let length = utf16_len(slice);
+            if length == 0 {
+                continue;
+            }
+            let token_type = types
+                .iter()
+                .position(|n| *n == t.kind.lsp_type())
+                .unwrap_or(0) as u32;
+            let delta_line = start.line - prev_line;
+            let delta_start = if delta_line == 0 {
+                start.character - prev_start
+            } else {
+                start.character
+            };
+            data.push(SemanticToken {
+                delta_line,
+                delta_start,
+                length,
+                token_type,
+                token_modifiers_bitset: t.modifiers,
+            });
+            prev_line = start.line;
+            prev_start = start.character;
+        }
+        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens {
+            result_id: None,
+            data,
+        })))
+    }
+
+    pub(crate) async fn folding_range_impl(
+        &self,
+        params: lsp::FoldingRangeParams,
+    ) -> Result<Option<Vec<FoldingRange>>> {
+        let uri = &params.text_document.uri;
+        let Some(snap) = self.snapshot_for(uri).await else {
+            return Ok(None);
+        };
+        let Some(file) = snap.file_of(uri) else {
+            return Ok(None);
+        };
+        let Some(lines) = snap.lines.get(file.0 as usize) else {
+            return Ok(None);
+        };
+        let text = snap.analysis.file_text(file);
+        let mut out = Vec::new();
+        for f in snap.analysis.folding_ranges(file) {
+            let start = lines.position(text, f.range.start).line;
+            let last = f.range.end.saturating_sub(1).max(f.range.start);
+            let end_pos = lines.position(text, last);
+            // A closing bracket alone on its line stays visible: fold up to the line before.
+            let closing_alone = f.kind == ide::FoldKind::Region
+                && text[..last.min(text.len())]
+                    .rsplit(['\n', '\r'])
+                    .next()
+                    .is_some_and(|before| before.trim().is_empty())
+                && text[last.min(text.len())..].starts_with(['}', ']', ')']);
+            let end = if closing_alone {
+                end_pos.line.saturating_sub(1)
+            } else {
+                end_pos.line
+            };
+            if end <= start {
+                continue;
+            }
+            out.push(FoldingRange {
+                start_line: start,
+                start_character: None,
+                end_line: end,
+                end_character: None,
+                kind: Some(match f.kind {
+                    ide::FoldKind::Region => FoldingRangeKind::Region,
+                    ide::FoldKind::Comment => FoldingRangeKind::Comment,
+                    ide::FoldKind::Imports => FoldingRangeKind::Imports,
+                }),
+                collapsed_text: None,
+            });
+        }
+        Ok(Some(out))
     }
 }

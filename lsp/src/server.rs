@@ -265,16 +265,28 @@ impl Backend {
             let this = self.clone();
             tokio::spawn(async move {
                 let loaded = crate::last_run::load(&folder).await;
-                let mut st = this.state();
-                // Compilations made before carry the old data: let requests compile again.
-                st.seq += 1;
-                match loaded {
-                    Some(run) => {
-                        st.last_runs.insert(folder, Arc::new(run));
+                let message = {
+                    let mut st = this.state();
+                    // Compilations made before carry the old data: let requests compile again.
+                    st.seq += 1;
+                    match loaded {
+                        Some(run) => {
+                            let m = format!(
+                                "last run loaded from `{}`: {} attributes, {} selectors",
+                                folder.join(".tbt/last-run.json").display(),
+                                run.attributes.len(),
+                                run.selectors.len()
+                            );
+                            st.last_runs.insert(folder, Arc::new(run));
+                            Some(m)
+                        }
+                        None => st.last_runs.remove(&folder).map(|_| {
+                            format!("last run of `{}` removed", folder.display())
+                        }),
                     }
-                    None => {
-                        st.last_runs.remove(&folder);
-                    }
+                };
+                if let Some(m) = message {
+                    this.inner.client.log_message(MessageType::INFO, m).await;
                 }
             });
         }
@@ -622,5 +634,28 @@ impl LanguageServer for Backend {
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
         self.workspace_symbol_impl(params).await
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        self.completion_impl(params).await
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        self.hover_impl(params).await
+    }
+
+    async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
+        self.signature_help_impl(params).await
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        self.semantic_tokens_impl(params).await
+    }
+
+    async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
+        self.folding_range_impl(params).await
     }
 }

@@ -24,6 +24,8 @@ pub struct Client {
     backlog: Vec<Value>,
     server: tokio::task::JoinHandle<()>,
     pub root: PathBuf,
+    /// The `initialize` result.
+    pub init: Value,
 }
 
 /// Writes one framed message.
@@ -115,6 +117,7 @@ impl Client {
             backlog: Vec::new(),
             server,
             root: root.to_path_buf(),
+            init: Value::Null,
         };
         let init = c
             .request(
@@ -132,6 +135,7 @@ impl Client {
             )
             .await;
         assert!(init["result"]["capabilities"].is_object(), "{init}");
+        c.init = init["result"].clone();
         c.notify("initialized", json!({})).await;
         c
     }
