@@ -40,7 +40,11 @@ impl Snapshot {
     }
 
     /// An LSP location of a byte range.
-    pub fn lsp_location(&self, file: FileId, range: std::ops::Range<usize>) -> Option<lsp::Location> {
+    pub fn lsp_location(
+        &self,
+        file: FileId,
+        range: std::ops::Range<usize>,
+    ) -> Option<lsp::Location> {
         let uri = self.uris.get(file.0 as usize)?.clone()?;
         Some(lsp::Location {
             uri,
@@ -179,11 +183,9 @@ impl Backend {
         let Some(at) = self.at(&p.text_document.uri, p.position).await else {
             return Ok(None);
         };
-        let refs = at.analysis().references(
-            at.file,
-            at.offset,
-            params.context.include_declaration,
-        );
+        let refs = at
+            .analysis()
+            .references(at.file, at.offset, params.context.include_declaration);
         Ok(Some(
             refs.into_iter()
                 .filter_map(|l| at.snap.lsp_location(l.file, l.range))
@@ -344,7 +346,9 @@ impl Backend {
                     label: c.label,
                     kind: Some(completion_kind(c.kind)),
                     detail: c.detail,
-                    documentation: c.documentation.map(|d| Documentation::MarkupContent(markdown(d))),
+                    documentation: c
+                        .documentation
+                        .map(|d| Documentation::MarkupContent(markdown(d))),
                     tags: c.deprecated.then(|| vec![CompletionItemTag::DEPRECATED]),
                     text_edit: Some(CompletionTextEdit::Edit(TextEdit {
                         range,
@@ -395,7 +399,9 @@ impl Backend {
             .collect();
         Ok(Some(lsp::SignatureHelp {
             signatures: vec![SignatureInformation {
-                documentation: sig.documentation.map(|d| Documentation::MarkupContent(markdown(d))),
+                documentation: sig
+                    .documentation
+                    .map(|d| Documentation::MarkupContent(markdown(d))),
                 parameters: Some(parameters),
                 active_parameter: Some(sig.active_parameter as u32),
                 label,

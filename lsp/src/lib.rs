@@ -17,7 +17,9 @@ mod workspace;
 
 pub use convert::{SOURCE, to_lsp_diagnostic};
 pub use server::{Backend, DEFAULT_DIAGNOSTIC_DELAY, RUN_TEST_COMMAND};
-pub use workspace::{compile_group, find_suite_files, parse_check_section, Group, OpenDoc, Snapshot};
+pub use workspace::{
+    Group, OpenDoc, Snapshot, compile_group, find_suite_files, parse_check_section,
+};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_lsp_server::{LspService, Server};

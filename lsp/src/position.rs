@@ -34,7 +34,12 @@ impl LineIndex {
 
     /// The byte range of line `line` without its line ending, clamped to the text.
     fn line_bounds(&self, text: &str, line: usize) -> (usize, usize) {
-        let start = self.starts.get(line).copied().unwrap_or(text.len()).min(text.len());
+        let start = self
+            .starts
+            .get(line)
+            .copied()
+            .unwrap_or(text.len())
+            .min(text.len());
         let Some(&next) = self.starts.get(line + 1) else {
             return (start, text.len());
         };
@@ -53,7 +58,10 @@ impl LineIndex {
         while !text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         // An offset inside a line ending is the end of the line.
         let (start, end) = self.line_bounds(text, line);
         let end = offset.clamp(start, end);
@@ -138,7 +146,11 @@ mod tests {
         assert_eq!(ix.line_count(), 4);
         assert_eq!(ix.position(t, 3), pos(1, 0));
         assert_eq!(ix.position(t, 5), pos(2, 0));
-        assert_eq!(ix.position(t, 2), pos(0, 1), "between \\r and \\n: the line's end");
+        assert_eq!(
+            ix.position(t, 2),
+            pos(0, 1),
+            "between \\r and \\n: the line's end"
+        );
         assert_eq!(ix.offset(t, pos(1, 5)), 4, "before the lone \\r");
         assert_eq!(ix.offset(t, pos(3, 1)), t.len());
     }

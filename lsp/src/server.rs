@@ -154,11 +154,10 @@ impl Backend {
             (open, last_run, st.seq)
         };
         let g = group.clone();
-        let snap = tokio::task::spawn_blocking(move || {
-            compile_group(&g, &open, last_run.as_deref(), seq)
-        })
-            .await
-            .ok()?;
+        let snap =
+            tokio::task::spawn_blocking(move || compile_group(&g, &open, last_run.as_deref(), seq))
+                .await
+                .ok()?;
         let snap = Arc::new(snap);
         let config_error = {
             let mut st = self.state();
@@ -280,9 +279,10 @@ impl Backend {
                             st.last_runs.insert(folder, Arc::new(run));
                             Some(m)
                         }
-                        None => st.last_runs.remove(&folder).map(|_| {
-                            format!("last run of `{}` removed", folder.display())
-                        }),
+                        None => st
+                            .last_runs
+                            .remove(&folder)
+                            .map(|_| format!("last run of `{}` removed", folder.display())),
                     }
                 };
                 if let Some(m) = message {
@@ -425,7 +425,10 @@ impl LanguageServer for Backend {
         let group = {
             let mut st = self.state();
             let Some(doc) = st.docs.get_mut(&uri) else {
-                eprintln!("tbt lsp: change of a document that is not open: {}", uri.as_str());
+                eprintln!(
+                    "tbt lsp: change of a document that is not open: {}",
+                    uri.as_str()
+                );
                 return;
             };
             doc.apply(params.text_document.version, params.content_changes);
@@ -512,12 +515,11 @@ impl LanguageServer for Backend {
             return Ok(None);
         };
         let text = doc.text.clone();
-        let formatted = tokio::task::spawn_blocking(move || {
-            tbt_compiler::format::format(&text).ok()
-        })
-        .await
-        .ok()
-        .flatten();
+        let formatted =
+            tokio::task::spawn_blocking(move || tbt_compiler::format::format(&text).ok())
+                .await
+                .ok()
+                .flatten();
         // A file with syntax errors is never rewritten (as with `tbt fmt`).
         let Some(formatted) = formatted else {
             return Ok(None);

@@ -55,10 +55,7 @@ impl Group {
 
 /// The local path of a `file:` URI.
 pub fn uri_path(uri: &Uri) -> Option<PathBuf> {
-    let is_file = uri
-        .scheme()
-        .as_str()
-        .eq_ignore_ascii_case("file");
+    let is_file = uri.scheme().as_str().eq_ignore_ascii_case("file");
     if !is_file {
         return None;
     }
@@ -119,7 +116,10 @@ pub fn load_options(base: Option<&Path>) -> (Options, Option<String>) {
     match std::fs::read_to_string(&path) {
         Ok(text) => match parse_check_section(&text) {
             Ok(o) => (o, None),
-            Err(e) => (Options::default(), Some(format!("`{}`: {e}", path.display()))),
+            Err(e) => (
+                Options::default(),
+                Some(format!("`{}`: {e}", path.display())),
+            ),
         },
         Err(e) => (
             Options::default(),
@@ -180,7 +180,8 @@ pub fn find_suite_files(dir: &Path) -> Vec<PathBuf> {
         .follow_links(false)
         .into_iter()
         .filter_entry(|e| {
-            e.depth() == 0 || !(e.file_type().is_dir() && ignored_dir(&e.file_name().to_string_lossy()))
+            e.depth() == 0
+                || !(e.file_type().is_dir() && ignored_dir(&e.file_name().to_string_lossy()))
         })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tbt"))
@@ -254,7 +255,10 @@ pub fn compile_group(
             names.extend(open_by_name.keys().map(PathBuf::from));
             names.iter().map(|p| name_of(p)).collect()
         }
-        Group::Single(p) => vec![p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())],
+        Group::Single(p) => vec![
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        ],
         Group::Buffer(u) => vec![buffer_name(u)],
     };
     let texts: HashMap<String, Arc<String>> = open_by_name
@@ -272,10 +276,7 @@ pub fn compile_group(
             Some((name, bytes))
         })
         .collect();
-    let mut loader = OverlayLoader {
-        base,
-        open: &texts,
-    };
+    let mut loader = OverlayLoader { base, open: &texts };
     let mut analysis = Analysis::new(compile::compile(root_sources, &mut loader, &options));
     if let (Group::Folder(_), Some(run)) = (group, last_run) {
         // File names are relative to the folder, as `tbt run` in the folder writes them.
@@ -332,7 +333,10 @@ pub fn std_module_uri(name: &str) -> Option<Uri> {
                     .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
                     && std::fs::write(&path, text).is_ok();
                 if !written {
-                    eprintln!("tbt lsp: cannot write `{}`: standard modules cannot be opened", path.display());
+                    eprintln!(
+                        "tbt lsp: cannot write `{}`: standard modules cannot be opened",
+                        path.display()
+                    );
                     return None;
                 }
             }
@@ -363,7 +367,8 @@ mod tests {
             .expect("valid");
         assert_eq!(o.deprecated_attributes, None);
         assert_eq!(o.unknown_attributes, Some(Severity::Error));
-        let e = parse_check_section("[check]\nunknown_attributes = \"loud\"\n").expect_err("bad level");
+        let e =
+            parse_check_section("[check]\nunknown_attributes = \"loud\"\n").expect_err("bad level");
         assert!(e.contains("must be off, note, warning or error"), "{e}");
         let e = parse_check_section("[check]\nspelling = \"off\"\n").expect_err("bad key");
         assert!(e.contains("unknown key `spelling`"), "{e}");

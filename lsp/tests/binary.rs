@@ -38,7 +38,17 @@ const OTHER: &str = "test t {\n  trigger http GET \"x\"\n  expect span[htp.route
 
 /// The fields of `tbt check --format json` both sides must agree on.
 fn check_shape(d: &Value) -> Value {
-    json!([d["file"], d["line"], d["column"], d["end"], d["code"], d["severity"], d["message"], d["help"], d["notes"]])
+    json!([
+        d["file"],
+        d["line"],
+        d["column"],
+        d["end"],
+        d["code"],
+        d["severity"],
+        d["message"],
+        d["help"],
+        d["notes"]
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,13 +68,22 @@ async fn diagnostics_equal_tbt_check_json_output() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cli: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(cli.len() >= 5, "{cli:?}");
 
     let mut c = Client::start(ws.path(), 0).await;
     let mut lsp = Vec::new();
-    for (name, text) in [("main.tbt", MAIN), ("lib/m.tbt", LIB), ("sub/other.tbt", OTHER)] {
+    for (name, text) in [
+        ("main.tbt", MAIN),
+        ("lib/m.tbt", LIB),
+        ("sub/other.tbt", OTHER),
+    ] {
         let u = c.open(name, text).await;
         let d = c.diagnostics_at(&u, 1).await;
         for d in d["diagnostics"].as_array().unwrap() {
@@ -72,7 +91,10 @@ async fn diagnostics_equal_tbt_check_json_output() {
             let to_human = |p: &Value| {
                 let off = pos_offset(text, p);
                 let ls = text[..off].rfind('\n').map_or(0, |i| i + 1);
-                (p["line"].as_u64().unwrap() + 1, text[ls..off].chars().count() + 1)
+                (
+                    p["line"].as_u64().unwrap() + 1,
+                    text[ls..off].chars().count() + 1,
+                )
             };
             let (line, column) = to_human(&d["range"]["start"]);
             let (end_line, end_column) = to_human(&d["range"]["end"]);
@@ -130,7 +152,11 @@ async fn tbt_lsp_serves_on_stdio_and_exits_on_exit() {
         .await
         .expect("no answer to initialize in time")
         .expect("`tbt lsp` closed its output");
-    write_message(&mut stdin, &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}})).await;
+    write_message(
+        &mut stdin,
+        &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+    )
+    .await;
     write_message(
         &mut stdin,
         &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": u, "languageId": "tbt", "version": 1, "text": "test t {\n  expect response { status = 200 }\n}\n"}}}),
@@ -146,9 +172,18 @@ async fn tbt_lsp_serves_on_stdio_and_exits_on_exit() {
         }
     };
     assert_eq!(init["result"]["serverInfo"]["name"], "tbt");
-    let codes: Vec<&str> = diags["params"]["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = diags["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     assert!(codes.contains(&"TBT0008"), "{diags}");
-    write_message(&mut stdin, &json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})).await;
+    write_message(
+        &mut stdin,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}),
+    )
+    .await;
     write_message(&mut stdin, &json!({"jsonrpc": "2.0", "method": "exit"})).await;
     let status = tokio::time::timeout(DEADLINE, child.wait())
         .await
@@ -237,13 +272,25 @@ async fn neovim_as_the_client() {
         .expect("Neovim did not finish within 90 s")
         .unwrap();
     assert!(status.success(), "nvim exited with {status}");
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
     assert!(results.get("error").is_none(), "{results}");
-    let codes: Vec<&str> = results["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = results["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["TBT0008"], "{results}");
     let eq = &results["diagnostics"][0]["range"]["start"];
     assert_eq!(eq, &find(text, "= 200"), "{results}");
-    let hover = results["hover"]["contents"]["value"].as_str().unwrap_or_default();
+    let hover = results["hover"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
     assert!(hover.contains("let base"), "{results}");
-    assert_eq!(results["definition"][0]["targetSelectionRange"]["start"], find(text, "base ="), "{results}");
+    assert_eq!(
+        results["definition"][0]["targetSelectionRange"]["start"],
+        find(text, "base ="),
+        "{results}"
+    );
 }

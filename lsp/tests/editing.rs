@@ -31,8 +31,11 @@ fn labels(items: &Value) -> Vec<String> {
 /// Completion at the end of `needle` in a variant of the suite where `needle` replaces `from`.
 async fn complete(c: &mut Client, u: &str, version: i64, text: &str, at: &Value) -> Value {
     c.change_full(u, version, text).await;
-    c.call("textDocument/completion", json!({"textDocument": {"uri": u}, "position": at}))
-        .await
+    c.call(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": u}, "position": at}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,13 +44,22 @@ async fn completion_in_context() {
     let mut out = String::new();
     let cases: [(&str, &str, &str); 4] = [
         ("    expect no slow(2s)\n", "    expect no sl\n", "no sl\n"),
-        ("      count == 1\n", "      count == 1\n      http.req\n", "http.req\n"),
+        (
+            "      count == 1\n",
+            "      count == 1\n      http.req\n",
+            "http.req\n",
+        ),
         ("${create.id}", "${create.}", "create.}"),
-        ("    expect no slow(2s)\n", "    expect http.\n", "expect http.\n"),
+        (
+            "    expect no slow(2s)\n",
+            "    expect http.\n",
+            "expect http.\n",
+        ),
     ];
     for (v, (from, to, cursor_after)) in cases.iter().enumerate() {
         let text = SUITE.replacen(from, to, 1);
-        let off = text.find(cursor_after).unwrap() + cursor_after.trim_end_matches(['\n', '}']).len();
+        let off =
+            text.find(cursor_after).unwrap() + cursor_after.trim_end_matches(['\n', '}']).len();
         let at = offset_pos(&text, off);
         let items = complete(&mut c, &u, v as i64 + 2, &text, &at).await;
         let list = items.as_array().unwrap();
@@ -69,13 +81,26 @@ async fn completion_in_context() {
 async fn hover_and_signature_help() {
     let (_ws, mut c, u) = open_suite(&[]).await;
     let mut out = String::new();
-    for needle in ["server(\"/orders\")", "base}/orders\"", "slow(2s)", "json(\"$.id\")"] {
+    for needle in [
+        "server(\"/orders\")",
+        "base}/orders\"",
+        "slow(2s)",
+        "json(\"$.id\")",
+    ] {
         let at = find(SUITE, needle);
         let h = c
-            .call("textDocument/hover", json!({"textDocument": {"uri": u}, "position": at}))
+            .call(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": u}, "position": at}),
+            )
             .await;
         assert_eq!(h["contents"]["kind"], "markdown", "{needle}: {h}");
-        out.push_str(&range_picture(SUITE, &h["range"]["start"], &h["range"]["end"], "hover"));
+        out.push_str(&range_picture(
+            SUITE,
+            &h["range"]["start"],
+            &h["range"]["end"],
+            "hover",
+        ));
         out.push_str(h["contents"]["value"].as_str().unwrap());
         out.push_str("\n\n");
     }
@@ -83,22 +108,39 @@ async fn hover_and_signature_help() {
 
     let at = find(SUITE, "2s)");
     let s = c
-        .call("textDocument/signatureHelp", json!({"textDocument": {"uri": u}, "position": at}))
+        .call(
+            "textDocument/signatureHelp",
+            json!({"textDocument": {"uri": u}, "position": at}),
+        )
         .await;
     let sig = &s["signatures"][0];
     let label = sig["label"].as_str().unwrap();
     let param = &sig["parameters"][s["activeParameter"].as_u64().unwrap() as usize]["label"];
-    let (a, b) = (param[0].as_u64().unwrap() as usize, param[1].as_u64().unwrap() as usize);
+    let (a, b) = (
+        param[0].as_u64().unwrap() as usize,
+        param[1].as_u64().unwrap() as usize,
+    );
     let units: Vec<u16> = label.encode_utf16().collect();
     let name = String::from_utf16(&units[a..b]).unwrap();
-    insta::assert_snapshot!("signature", format!("{}{label}\nactive parameter: {name}\n", cursor(SUITE, &at, "signature help")));
+    insta::assert_snapshot!(
+        "signature",
+        format!(
+            "{}{label}\nactive parameter: {name}\n",
+            cursor(SUITE, &at, "signature help")
+        )
+    );
     c.shutdown().await;
 }
 
 /// Decodes the relative token stream into `(line, start, length, type, modifiers)`.
 fn decode(data: &Value, legend: &Value) -> Vec<(u32, u32, u32, String, u64)> {
     let types = legend["tokenTypes"].as_array().unwrap();
-    let nums: Vec<u64> = data.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let nums: Vec<u64> = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     let (mut line, mut start) = (0u32, 0u32);
     nums.chunks(5)
         .map(|t| {
@@ -108,7 +150,13 @@ fn decode(data: &Value, legend: &Value) -> Vec<(u32, u32, u32, String, u64)> {
             } else {
                 start += t[1] as u32;
             }
-            (line, start, t[2] as u32, types[t[3] as usize].as_str().unwrap().to_string(), t[4])
+            (
+                line,
+                start,
+                t[2] as u32,
+                types[t[3] as usize].as_str().unwrap().to_string(),
+                t[4],
+            )
         })
         .collect()
 }
@@ -121,7 +169,10 @@ async fn semantic_tokens_tell_attributes_variables_and_matchers_apart() {
     let u = c.open("t.tbt", text).await;
     let _ = c.diagnostics_at(&u, 1).await;
     let r = c
-        .call("textDocument/semanticTokens/full", json!({"textDocument": {"uri": u}}))
+        .call(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": u}}),
+        )
         .await;
     let legend = c.init["capabilities"]["semanticTokensProvider"]["legend"].clone();
     let tokens = decode(&r["data"], &legend);
@@ -144,7 +195,10 @@ async fn semantic_tokens_tell_attributes_variables_and_matchers_apart() {
             .unwrap_or_else(|| panic!("no token `{word}`"))
     };
     let (attr, var, matcher) = (kind_of("http.route"), kind_of("limit"), kind_of("slow"));
-    assert!(attr != var && var != matcher && attr != matcher, "{attr} {var} {matcher}");
+    assert!(
+        attr != var && var != matcher && attr != matcher,
+        "{attr} {var} {matcher}"
+    );
     c.shutdown().await;
 }
 
@@ -152,12 +206,18 @@ async fn semantic_tokens_tell_attributes_variables_and_matchers_apart() {
 async fn folding_ranges() {
     let (_ws, mut c, u) = open_suite(&[]).await;
     let r = c
-        .call("textDocument/foldingRange", json!({"textDocument": {"uri": u}}))
+        .call(
+            "textDocument/foldingRange",
+            json!({"textDocument": {"uri": u}}),
+        )
         .await;
     let lines: Vec<&str> = SUITE.split('\n').collect();
     let mut out = String::new();
     for f in r.as_array().unwrap() {
-        let (s, e) = (f["startLine"].as_u64().unwrap() as usize, f["endLine"].as_u64().unwrap() as usize);
+        let (s, e) = (
+            f["startLine"].as_u64().unwrap() as usize,
+            f["endLine"].as_u64().unwrap() as usize,
+        );
         out.push_str(&format!(
             "{}..={} {}: {} … {}\n",
             s + 1,
@@ -173,9 +233,15 @@ async fn folding_ranges() {
 
 async fn hover_text(c: &mut Client, u: &str, at: &Value) -> String {
     let h = c
-        .call("textDocument/hover", json!({"textDocument": {"uri": u}, "position": at}))
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": u}, "position": at}),
+        )
         .await;
-    h["contents"]["value"].as_str().unwrap_or_default().to_string()
+    h["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,9 +275,19 @@ async fn the_last_run_feeds_hover_and_completion_and_reloads_when_it_changes() {
     )
     .await;
     let loaded = c
-        .wait_for("window/logMessage", |p| p["message"].as_str().is_some_and(|m| m.starts_with("last run loaded")))
+        .wait_for("window/logMessage", |p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("last run loaded"))
+        })
         .await;
-    assert!(loaded["message"].as_str().unwrap().contains("1 attributes, 1 selectors"), "{loaded}");
+    assert!(
+        loaded["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 attributes, 1 selectors"),
+        "{loaded}"
+    );
     let at = find(SUITE, "server(\"/orders\")");
     let h = hover_text(&mut c, &u, &at).await;
     assert!(h.contains("Matched 7 spans in the last run"), "{h}");
@@ -219,7 +295,11 @@ async fn the_last_run_feeds_hover_and_completion_and_reloads_when_it_changes() {
     let text = SUITE.replacen("      count == 1\n", "      count == 1\n      shop.\n", 1);
     let off = text.find("shop.\n").unwrap() + "shop.".len();
     let items = complete(&mut c, &u, 2, &text, &offset_pos(&text, off)).await;
-    assert!(labels(&items).iter().any(|l| l.contains("cart.size")), "{:?}", labels(&items));
+    assert!(
+        labels(&items).iter().any(|l| l.contains("cart.size")),
+        "{:?}",
+        labels(&items)
+    );
     c.change_full(&u, 3, SUITE).await;
     // A new run: the count changes once the file does.
     run.selectors[0].matched = 2;
@@ -230,7 +310,11 @@ async fn the_last_run_feeds_hover_and_completion_and_reloads_when_it_changes() {
     )
     .await;
     let _ = c
-        .wait_for("window/logMessage", |p| p["message"].as_str().is_some_and(|m| m.starts_with("last run loaded")))
+        .wait_for("window/logMessage", |p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("last run loaded"))
+        })
         .await;
     let h = hover_text(&mut c, &u, &at).await;
     assert!(h.contains("Matched 2 spans in the last run"), "{h}");
@@ -242,7 +326,11 @@ async fn the_last_run_feeds_hover_and_completion_and_reloads_when_it_changes() {
     )
     .await;
     let _ = c
-        .wait_for("window/logMessage", |p| p["message"].as_str().is_some_and(|m| m.starts_with("last run of")))
+        .wait_for("window/logMessage", |p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("last run of"))
+        })
         .await;
     let h = hover_text(&mut c, &u, &at).await;
     assert!(!h.contains("last run"), "{h}");

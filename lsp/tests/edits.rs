@@ -12,9 +12,37 @@ const START: &str = "import \"std/http\"\n\nlet base = \"http://127.0.0.1:8080\"
 
 /// Pieces a person might type: tokens, broken syntax, non-ASCII, line breaks.
 const PIECES: &[&str] = &[
-    "", "=", "==", " ", "\n", "{", "}", "(", ")", "\"", "${", "😀", "é", "ß", "let x = 1\n",
-    "span[", "]", "http.method", "test u {\n", "step", "expect ", "count", "bsae", "# ",
-    "trigger http GET base\n", "import \"std/db\"\n", ".", ",", "\r\n", "\t", "ü\u{301}",
+    "",
+    "=",
+    "==",
+    " ",
+    "\n",
+    "{",
+    "}",
+    "(",
+    ")",
+    "\"",
+    "${",
+    "😀",
+    "é",
+    "ß",
+    "let x = 1\n",
+    "span[",
+    "]",
+    "http.method",
+    "test u {\n",
+    "step",
+    "expect ",
+    "count",
+    "bsae",
+    "# ",
+    "trigger http GET base\n",
+    "import \"std/db\"\n",
+    ".",
+    ",",
+    "\r\n",
+    "\t",
+    "ü\u{301}",
 ];
 
 #[derive(Clone, Debug)]
@@ -26,13 +54,16 @@ struct Edit {
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
-    (0.0..=1.0f64, 0.0..=0.05f64, proptest::collection::vec(0..PIECES.len(), 0..3)).prop_map(
-        |(a, len, pieces)| Edit {
+    (
+        0.0..=1.0f64,
+        0.0..=0.05f64,
+        proptest::collection::vec(0..PIECES.len(), 0..3),
+    )
+        .prop_map(|(a, len, pieces)| Edit {
             a,
             b: (a + len).min(1.0),
             text: pieces.into_iter().map(|i| PIECES[i]).collect(),
-        },
-    )
+        })
 }
 
 /// The byte offset of the character at fraction `f` of the text.
@@ -57,9 +88,19 @@ fn compiler_check(text: &str) -> Vec<Value> {
             // An offset between `\r` and `\n` has no LSP position: it is the end of its line.
             let b = text.as_bytes();
             let fix = |o: usize| {
-                if o > 0 && b.get(o) == Some(&b'\n') && b[o - 1] == b'\r' { o - 1 } else { o }
+                if o > 0 && b.get(o) == Some(&b'\n') && b[o - 1] == b'\r' {
+                    o - 1
+                } else {
+                    o
+                }
             };
-            json!([fix(r.start), fix(r.end), d.code.as_str(), d.severity.as_str(), d.message])
+            json!([
+                fix(r.start),
+                fix(r.end),
+                d.code.as_str(),
+                d.severity.as_str(),
+                d.message
+            ])
         })
         .collect()
 }
@@ -99,7 +140,11 @@ async fn run_case(batches: Vec<Vec<Edit>>) {
             let (x, y) = (char_offset(&text, e.a), char_offset(&text, e.b));
             let (x, y) = (x.min(y), x.max(y));
             // Never inside a `\r\n` (not a position the protocol can name).
-            let inside_crlf = |o: usize| o > 0 && text.as_bytes().get(o - 1) == Some(&b'\r') && text.as_bytes().get(o) == Some(&b'\n');
+            let inside_crlf = |o: usize| {
+                o > 0
+                    && text.as_bytes().get(o - 1) == Some(&b'\r')
+                    && text.as_bytes().get(o) == Some(&b'\n')
+            };
             let x = if inside_crlf(x) { x - 1 } else { x };
             let y = if inside_crlf(y) { y + 1 } else { y };
             changes.push(json!({

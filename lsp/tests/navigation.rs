@@ -15,7 +15,11 @@ async fn setup() -> (tempfile::TempDir, Client, String) {
     let mut c = Client::start(ws.path(), 0).await;
     let u = c.open("main.tbt", MAIN).await;
     let d = c.diagnostics_at(&u, 1).await;
-    assert_eq!(d["diagnostics"], json!([]), "the fixture is a clean suite: {d}");
+    assert_eq!(
+        d["diagnostics"],
+        json!([]),
+        "the fixture is a clean suite: {d}"
+    );
     (ws, c, u)
 }
 
@@ -75,9 +79,16 @@ async fn go_to_definition_across_files_and_into_the_stdlib() {
     }
     insta::assert_snapshot!(out);
     // Nothing to jump to, positions out of range: no answer, no error.
-    for p in [find(MAIN, "trigger http POST"), pos(9999, 9999), pos(0, 9999)] {
+    for p in [
+        find(MAIN, "trigger http POST"),
+        pos(9999, 9999),
+        pos(0, 9999),
+    ] {
         let r = c
-            .call("textDocument/definition", json!({"textDocument": {"uri": u}, "position": p}))
+            .call(
+                "textDocument/definition",
+                json!({"textDocument": {"uri": u}, "position": p}),
+            )
             .await;
         assert!(r.is_null() || r == json!([]), "{r}");
     }
@@ -97,7 +108,12 @@ async fn references_and_rename_across_files() {
         .await;
     let mut out = cursor(MAIN, &at, "references of");
     for r in refs.as_array().unwrap() {
-        out.push_str(&draw_location(ws.path(), r["uri"].as_str().unwrap(), &r["range"], "here"));
+        out.push_str(&draw_location(
+            ws.path(),
+            r["uri"].as_str().unwrap(),
+            &r["range"],
+            "here",
+        ));
     }
     insta::assert_snapshot!("references_base", out);
     assert_eq!(refs.as_array().unwrap().len(), 4, "{refs}");
@@ -105,7 +121,10 @@ async fn references_and_rename_across_files() {
     // Rename the matcher of lib.tbt from its use in main.tbt: both files change.
     let at = find(MAIN, "slow(\"orders\")");
     let prep = c
-        .call("textDocument/prepareRename", json!({"textDocument": {"uri": u}, "position": at}))
+        .call(
+            "textDocument/prepareRename",
+            json!({"textDocument": {"uri": u}, "position": at}),
+        )
         .await;
     assert_eq!(prep["placeholder"], "slow", "{prep}");
     let edit = c
@@ -118,20 +137,30 @@ async fn references_and_rename_across_files() {
     assert_eq!(changes.len(), 2, "{edit}");
     let mut out = String::new();
     for (uri, edits) in changes.iter().collect::<std::collections::BTreeMap<_, _>>() {
-        out.push_str(&format!("== {}\n{}", short(uri), apply_edits(&text_of(ws.path(), uri), edits)));
+        out.push_str(&format!(
+            "== {}\n{}",
+            short(uri),
+            apply_edits(&text_of(ws.path(), uri), edits)
+        ));
     }
     insta::assert_snapshot!("rename_matcher", out);
 
     // Renaming into the standard library is refused with a reason.
     let at = find(MAIN, "server(\"/orders\")");
     let r = c
-        .request("textDocument/prepareRename", json!({"textDocument": {"uri": u}, "position": at}))
+        .request(
+            "textDocument/prepareRename",
+            json!({"textDocument": {"uri": u}, "position": at}),
+        )
         .await;
     assert!(r["error"]["message"].is_string(), "{r}");
     // A name that is not valid.
     let at = find(MAIN, "base}/orders\"");
     let r = c
-        .request("textDocument/rename", json!({"textDocument": {"uri": u}, "position": at, "newName": "1x"}))
+        .request(
+            "textDocument/rename",
+            json!({"textDocument": {"uri": u}, "position": at, "newName": "1x"}),
+        )
         .await;
     assert!(r["error"]["message"].is_string(), "{r}");
     c.shutdown().await;
@@ -141,7 +170,10 @@ async fn references_and_rename_across_files() {
 async fn document_and_workspace_symbols() {
     let (_ws, mut c, u) = setup().await;
     let symbols = c
-        .call("textDocument/documentSymbol", json!({"textDocument": {"uri": u}}))
+        .call(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": u}}),
+        )
         .await;
     fn walk(text: &str, s: &Value, depth: usize, out: &mut String) {
         out.push_str(&format!(
@@ -149,9 +181,17 @@ async fn document_and_workspace_symbols() {
             "  ".repeat(depth),
             s["name"].as_str().unwrap(),
             s["kind"],
-            s["detail"].as_str().map(|d| format!(" — {d}")).unwrap_or_default()
+            s["detail"]
+                .as_str()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
         ));
-        out.push_str(&range_picture(text, &s["selectionRange"]["start"], &s["selectionRange"]["end"], "name"));
+        out.push_str(&range_picture(
+            text,
+            &s["selectionRange"]["start"],
+            &s["selectionRange"]["end"],
+            "name",
+        ));
         for ch in s["children"].as_array().into_iter().flatten() {
             walk(text, ch, depth + 1, out);
         }
@@ -167,7 +207,13 @@ async fn document_and_workspace_symbols() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{} in {}", s["name"].as_str().unwrap(), short(s["location"]["uri"].as_str().unwrap())))
+        .map(|s| {
+            format!(
+                "{} in {}",
+                s["name"].as_str().unwrap(),
+                short(s["location"]["uri"].as_str().unwrap())
+            )
+        })
         .collect();
     assert!(names.contains(&"slow in lib.tbt".to_string()), "{names:?}");
     c.shutdown().await;

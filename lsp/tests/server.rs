@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 
 const BROKEN_EQ: &str = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\"\n  expect response {\n    status = 200\n  }\n}\n";
 const DEPRECATED: &str = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\"\n  expect span[http.method == \"GET\"]\n}\n";
-const MISSPELT: &str = "let base = \"http://127.0.0.1:8080\"\n\ntest t {\n  trigger http GET \"${bsae}/orders\"\n}\n";
-const GOOD: &str = "let base = \"http://127.0.0.1:8080\"\n\ntest t {\n  trigger http GET \"${base}/orders\"\n}\n";
+const MISSPELT: &str =
+    "let base = \"http://127.0.0.1:8080\"\n\ntest t {\n  trigger http GET \"${bsae}/orders\"\n}\n";
+const GOOD: &str =
+    "let base = \"http://127.0.0.1:8080\"\n\ntest t {\n  trigger http GET \"${base}/orders\"\n}\n";
 
 /// The compiler's own diagnostics of `text` as file `name` in an otherwise empty folder,
 /// converted the way `tbt check --format json` reports them (line, column in characters, code,
@@ -25,7 +27,13 @@ fn compiler_check(name: &str, text: &str, options: &tbt_compiler::compile::Optio
         .iter()
         .map(|d| {
             let j = tbt_compiler::render::to_json(&c.sources, d);
-            json!([j["line"], j["column"], j["code"], j["severity"], j["message"]])
+            json!([
+                j["line"],
+                j["column"],
+                j["code"],
+                j["severity"],
+                j["message"]
+            ])
         })
         .collect()
 }
@@ -62,7 +70,10 @@ fn published_as_check(text: &str, params: &Value) -> Vec<Value> {
 async fn diagnostics_on_open_match_the_compiler_and_clear_on_close() {
     let ws = workspace(&[]);
     let mut c = Client::start(ws.path(), 0).await;
-    let text = format!("{MISSPELT}\n{}", "test u {\n  trigger http GET \"x\"\n  expect span[http.method == \"GET\"]\n}\n");
+    let text = format!(
+        "{MISSPELT}\n{}",
+        "test u {\n  trigger http GET \"x\"\n  expect span[http.method == \"GET\"]\n}\n"
+    );
     let u = c.open("a.tbt", &text).await;
     let d = c.diagnostics_at(&u, 1).await;
     insta::assert_snapshot!(render_diagnostics(&text, &d));
@@ -70,7 +81,13 @@ async fn diagnostics_on_open_match_the_compiler_and_clear_on_close() {
         published_as_check(&text, &d),
         compiler_check("a.tbt", &text, &Default::default())
     );
-    assert!(d["diagnostics"].as_array().unwrap().iter().all(|d| d["source"] == "tbt"));
+    assert!(
+        d["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["source"] == "tbt")
+    );
     c.notify("textDocument/didClose", json!({"textDocument": {"uri": u}}))
         .await;
     let cleared = c
@@ -116,8 +133,14 @@ async fn tbt_toml_check_settings_apply() {
         deprecated_attributes: Some(tbt_compiler::Severity::Error),
         unknown_attributes: None,
     };
-    assert_eq!(published_as_check(DEPRECATED, &d), compiler_check("a.tbt", DEPRECATED, &options));
-    assert_eq!(d["diagnostics"][0]["severity"], 1, "an error, as tbt.toml says: {d}");
+    assert_eq!(
+        published_as_check(DEPRECATED, &d),
+        compiler_check("a.tbt", DEPRECATED, &options)
+    );
+    assert_eq!(
+        d["diagnostics"][0]["severity"], 1,
+        "an error, as tbt.toml says: {d}"
+    );
     assert_eq!(d["diagnostics"][0]["tags"], json!([2]), "tagged deprecated");
     c.shutdown().await;
 }
@@ -129,7 +152,10 @@ async fn a_broken_tbt_toml_is_reported_and_defaults_apply() {
     let u = c.open("a.tbt", DEPRECATED).await;
     let shown = c.wait_for("window/showMessage", |_| true).await;
     assert!(
-        shown["message"].as_str().unwrap().contains("must be off, note, warning or error"),
+        shown["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be off, note, warning or error"),
         "{shown}"
     );
     let d = c.diagnostics_at(&u, 1).await;
@@ -139,21 +165,25 @@ async fn a_broken_tbt_toml_is_reported_and_defaults_apply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_resolve_against_open_documents_and_disk() {
-    let ws = workspace(&[(
-        "lib/m.tbt",
-        "matcher slow() = span[duration > 1s]\n",
-    )]);
+    let ws = workspace(&[("lib/m.tbt", "matcher slow() = span[duration > 1s]\n")]);
     let mut c = Client::start(ws.path(), 0).await;
     let main = "import \"./lib/m.tbt\" as m\n\ntest t {\n  trigger http GET \"x\"\n  expect no m.slow()\n}\n";
     let u = c.open("main.tbt", main).await;
     let d = c.diagnostics_at(&u, 1).await;
     assert_eq!(d["diagnostics"], json!([]), "{d}");
     // The open buffer of the library wins over the file on disk.
-    let lib = c.open("lib/m.tbt", "matcher quick() = span[duration < 1s]\n").await;
+    let lib = c
+        .open("lib/m.tbt", "matcher quick() = span[duration < 1s]\n")
+        .await;
     let _ = c.diagnostics_at(&lib, 1).await;
     c.change_full(&u, 2, &main.replace("slow", "slw")).await;
     let d = c.diagnostics_at(&u, 2).await;
-    let msgs: Vec<&str> = d["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap()).collect();
+    let msgs: Vec<&str> = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
     assert!(msgs.iter().any(|m| m.contains("slw")), "{d}");
     c.shutdown().await;
 }
@@ -176,13 +206,19 @@ async fn formatting_is_tbt_fmt_and_refuses_broken_files() {
     // Already formatted: no edits.
     c.change_full(&u, 2, &formatted).await;
     let none = c
-        .call("textDocument/formatting", json!({"textDocument": {"uri": u}, "options": {"tabSize": 2, "insertSpaces": true}}))
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": u}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
         .await;
     assert_eq!(none, json!([]));
     // Broken: nothing.
     c.change_full(&u, 3, "test t {\n  expect span[ {\n").await;
     let broken = c
-        .call("textDocument/formatting", json!({"textDocument": {"uri": u}, "options": {"tabSize": 2, "insertSpaces": true}}))
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": u}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
         .await;
     assert_eq!(broken, Value::Null);
     c.shutdown().await;
@@ -230,7 +266,10 @@ async fn code_actions_fix_eq_deprecated_and_misspelt_names() {
     assert!(eq.contains("status == 200"), "{eq}");
     let dep = actions_at(&mut c, "dep.tbt", DEPRECATED, "http.method").await;
     insta::assert_snapshot!("action_deprecated", dep);
-    assert!(dep.contains("span[http.request.method == \"GET\"]"), "{dep}");
+    assert!(
+        dep.contains("span[http.request.method == \"GET\"]"),
+        "{dep}"
+    );
     let name = actions_at(&mut c, "name.tbt", MISSPELT, "bsae").await;
     insta::assert_snapshot!("action_did_you_mean", name);
     assert!(name.contains("${base}/orders"), "{name}");
@@ -283,7 +322,11 @@ async fn run_test_code_lenses() {
             text,
             &l["range"]["start"],
             &l["range"]["end"],
-            &format!("{} {}", l["command"]["title"].as_str().unwrap(), l["command"]["arguments"][1]),
+            &format!(
+                "{} {}",
+                l["command"]["title"].as_str().unwrap(),
+                l["command"]["arguments"][1]
+            ),
         ));
     }
     insta::assert_snapshot!(out);
@@ -321,7 +364,12 @@ async fn utf16_positions_with_non_ascii_text() {
     .await;
     let d = c.diagnostics_at(&u, 2).await;
     let edited = text.replace("😀é", "😀ü").replace("bsae", "base");
-    let lsp_codes: Vec<&str> = d["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let lsp_codes: Vec<&str> = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     let want = compiler_check("u.tbt", &edited, &Default::default());
     assert_eq!(published_as_check(&edited, &d), want, "{lsp_codes:?}");
     // The code action's edit also counts in UTF-16.
@@ -361,9 +409,18 @@ async fn hostile_positions_and_unknown_documents_do_not_crash() {
     // A document that was never opened.
     let ghost = uri(&ws.path().join("ghost.tbt"));
     for (method, params) in [
-        ("textDocument/formatting", json!({"textDocument": {"uri": ghost}, "options": {"tabSize": 2, "insertSpaces": true}})),
-        ("textDocument/codeLens", json!({"textDocument": {"uri": ghost}})),
-        ("textDocument/codeAction", json!({"textDocument": {"uri": ghost}, "range": {"start": far, "end": far}, "context": {"diagnostics": []}})),
+        (
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": ghost}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        ),
+        (
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": ghost}}),
+        ),
+        (
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": ghost}, "range": {"start": far, "end": far}, "context": {"diagnostics": []}}),
+        ),
     ] {
         let r = c.request(method, params).await;
         assert!(r.get("error").is_none(), "{method}: {r}");
@@ -374,7 +431,9 @@ async fn hostile_positions_and_unknown_documents_do_not_crash() {
     )
     .await;
     // Still alive and answering.
-    let lenses = c.call("textDocument/codeLens", json!({"textDocument": {"uri": u}})).await;
+    let lenses = c
+        .call("textDocument/codeLens", json!({"textDocument": {"uri": u}}))
+        .await;
     assert!(lenses.is_array());
     c.shutdown().await;
 }
@@ -396,7 +455,11 @@ async fn files_changed_on_disk_are_picked_up() {
     let u = c.open("a.tbt", text).await;
     let d = c.diagnostics_at(&u, 1).await;
     assert_eq!(d["diagnostics"][0]["severity"], 2);
-    std::fs::write(ws.path().join("tbt.toml"), "[check]\ndeprecated_attributes = \"off\"\n").unwrap();
+    std::fs::write(
+        ws.path().join("tbt.toml"),
+        "[check]\ndeprecated_attributes = \"off\"\n",
+    )
+    .unwrap();
     c.notify(
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": uri(&ws.path().join("tbt.toml")), "type": 1}]}),

@@ -98,7 +98,8 @@ impl Client {
             while let Some(msg) = read_message(&mut r).await {
                 if msg.get("method").is_some() && msg.get("id").is_some() {
                     // A request from the server (registerCapability, …): accept it.
-                    let _ = reply_tx.send(json!({"jsonrpc": "2.0", "id": msg["id"], "result": null}));
+                    let _ =
+                        reply_tx.send(json!({"jsonrpc": "2.0", "id": msg["id"], "result": null}));
                     let _ = note_tx.send(msg);
                 } else if msg.get("method").is_some() {
                     let _ = note_tx.send(msg);
@@ -196,8 +197,10 @@ impl Client {
     /// The next diagnostics published for `uri`.
     pub async fn diagnostics(&mut self, uri: &str) -> Value {
         let u = uri.to_string();
-        self.wait_for("textDocument/publishDiagnostics", move |p| p["uri"] == u.as_str())
-            .await
+        self.wait_for("textDocument/publishDiagnostics", move |p| {
+            p["uri"] == u.as_str()
+        })
+        .await
     }
 
     /// The diagnostics published for `uri` at `version`.
@@ -248,7 +251,9 @@ pub fn pos(line: u32, character: u32) -> Value {
 
 /// Where `needle` starts in `text`, as an LSP position (UTF-16).
 pub fn find(text: &str, needle: &str) -> Value {
-    let off = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in the text"));
+    let off = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in the text"));
     offset_pos(text, off)
 }
 
@@ -270,7 +275,10 @@ fn line_end(text: &str, starts: &[usize], line: usize) -> usize {
         None => text.len(),
         Some(&next) => {
             let mut end = next - 1;
-            if text.as_bytes()[end] == b'\n' && end > starts[line] && text.as_bytes()[end - 1] == b'\r' {
+            if text.as_bytes()[end] == b'\n'
+                && end > starts[line]
+                && text.as_bytes()[end - 1] == b'\r'
+            {
                 end -= 1;
             }
             end
@@ -341,7 +349,11 @@ pub fn range_picture(text: &str, start: &Value, end: &Value, label: &str) -> Str
     for l in sl..=el.min(lines.len().saturating_sub(1)) {
         let src = lines.get(l).copied().unwrap_or("");
         out.push_str(&format!("{:>3} | {src}\n", l + 1));
-        let from = if l == sl { start["character"].as_u64().unwrap() as usize } else { 0 };
+        let from = if l == sl {
+            start["character"].as_u64().unwrap() as usize
+        } else {
+            0
+        };
         let to = if l == el {
             end["character"].as_u64().unwrap() as usize
         } else {
@@ -386,13 +398,20 @@ pub fn render_diagnostics(text: &str, params: &Value) -> String {
             text,
             &d["range"]["start"],
             &d["range"]["end"],
-            &format!("{sev}[{}]: {}", d["code"].as_str().unwrap_or("?"), d["message"].as_str().unwrap()),
+            &format!(
+                "{sev}[{}]: {}",
+                d["code"].as_str().unwrap_or("?"),
+                d["message"].as_str().unwrap()
+            ),
         ));
         for r in d["relatedInformation"].as_array().into_iter().flatten() {
             out.push_str(&format!(
                 "    = related {}:{}: {}\n",
                 r["location"]["range"]["start"]["line"].as_u64().unwrap() + 1,
-                r["location"]["range"]["start"]["character"].as_u64().unwrap() + 1,
+                r["location"]["range"]["start"]["character"]
+                    .as_u64()
+                    .unwrap()
+                    + 1,
                 r["message"].as_str().unwrap()
             ));
         }
