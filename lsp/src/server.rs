@@ -41,6 +41,9 @@ impl Default for InitOptions {
     }
 }
 
+/// Where a compilation under way leaves its result (`None`: the compile task failed).
+type Pending = tokio::sync::OnceCell<Option<Arc<Snapshot>>>;
+
 /// Diagnostics published for one document, kept for code actions.
 struct Published {
     /// The document version they were computed for.
@@ -60,6 +63,8 @@ struct State {
     /// Per group, the number of the newest scheduled diagnostics run (debouncing).
     pending: HashMap<Group, u64>,
     snapshots: HashMap<Group, Arc<Snapshot>>,
+    /// Compilations under way: the edit counter they compile and where their result goes.
+    inflight: HashMap<Group, (u64, Arc<Pending>)>,
     published: HashMap<Uri, Published>,
     /// The last-run artifact of each workspace folder that has one.
     last_runs: HashMap<PathBuf, Arc<LastRun>>,
@@ -131,38 +136,36 @@ impl Backend {
     /// The compilation of `group` for the current edit state, compiling when the cached one is
     /// stale.
     pub(crate) async fn snapshot_of_group(&self, group: Group) -> Option<Arc<Snapshot>> {
-        let (open, last_run, seq) = {
-            let st = self.state();
+        let (cell, seq) = {
+            let mut st = self.state();
             if let Some(s) = st.snapshots.get(&group)
                 && s.seq == st.seq
             {
                 return Some(s.clone());
             }
-            let open: Vec<OpenDoc> = st
-                .docs
-                .iter()
-                .map(|(uri, d)| OpenDoc {
-                    uri: uri.clone(),
-                    version: d.version,
-                    text: d.text.clone(),
-                })
-                .collect();
-            let last_run = match &group {
-                Group::Folder(f) => st.last_runs.get(f).cloned(),
-                _ => None,
+            let seq = st.seq;
+            // One compilation per group and edit state: later callers wait for the first.
+            let cell = match st.inflight.get(&group) {
+                Some((s, cell)) if *s == seq => cell.clone(),
+                _ => {
+                    let cell = Arc::new(Pending::new());
+                    st.inflight.insert(group.clone(), (seq, cell.clone()));
+                    cell
+                }
             };
-            (open, last_run, st.seq)
+            (cell, seq)
         };
-        let g = group.clone();
-        let snap =
-            tokio::task::spawn_blocking(move || compile_group(&g, &open, last_run.as_deref(), seq))
-                .await
-                .ok()?;
-        let snap = Arc::new(snap);
+        let snap = cell
+            .get_or_init(|| self.compile(group.clone(), seq))
+            .await
+            .clone()?;
         let config_error = {
             let mut st = self.state();
             if st.snapshots.get(&group).is_none_or(|s| s.seq <= seq) {
-                st.snapshots.insert(group, snap.clone());
+                st.snapshots.insert(group.clone(), snap.clone());
+            }
+            if st.inflight.get(&group).is_some_and(|(s, _)| *s <= seq) {
+                st.inflight.remove(&group);
             }
             match &snap.config_error {
                 Some(e) if st.config_errors_shown.insert(e.clone()) => Some(e.clone()),
@@ -179,6 +182,33 @@ impl Backend {
                 .await;
         }
         Some(snap)
+    }
+
+    /// Compiles `group` as the documents are now (edit counter `seq`), off the async runtime.
+    async fn compile(&self, group: Group, seq: u64) -> Option<Arc<Snapshot>> {
+        let (open, last_run) = {
+            let st = self.state();
+            let open: Vec<OpenDoc> = st
+                .docs
+                .iter()
+                .map(|(uri, d)| OpenDoc {
+                    uri: uri.clone(),
+                    version: d.version,
+                    text: d.text.clone(),
+                })
+                .collect();
+            let last_run = match &group {
+                Group::Folder(f) => st.last_runs.get(f).cloned(),
+                _ => None,
+            };
+            (open, last_run)
+        };
+        let snap = tokio::task::spawn_blocking(move || {
+            compile_group(&group, &open, last_run.as_deref(), seq)
+        })
+        .await
+        .ok()?;
+        Some(Arc::new(snap))
     }
 
     /// The compilation holding `uri`.
@@ -220,6 +250,13 @@ impl Backend {
 
     /// Compiles `group` and publishes the diagnostics of its open documents.
     async fn publish_group(&self, group: Group) {
+        let any_open = {
+            let st = self.state();
+            st.docs.keys().any(|u| Group::of(u, &st.folders) == group)
+        };
+        if !any_open {
+            return;
+        }
         let Some(snap) = self.snapshot_of_group(group.clone()).await else {
             return;
         };
@@ -455,7 +492,14 @@ impl LanguageServer for Backend {
             st.docs.remove(&uri);
             st.published.remove(&uri);
             st.seq += 1;
-            (Group::of(&uri, &st.folders), st.seq)
+            let group = Group::of(&uri, &st.folders);
+            // The last document of a compilation closed: forget the compilation.
+            let folders = st.folders.clone();
+            if !st.docs.keys().any(|u| Group::of(u, &folders) == group) {
+                st.snapshots.remove(&group);
+                st.inflight.remove(&group);
+            }
+            (group, st.seq)
         };
         let _ = self.inner.publisher.send(Publish {
             uri,

@@ -1,0 +1,195 @@
+//! The language server on a generated 5,000-line suite, through the protocol (in-memory pipes,
+//! the same client as the tests): diagnostics after an edit, completion after an edit and on an
+//! unchanged document, and the process's peak memory.
+//!
+//! `cargo bench -p tbt-lsp --bench lsp` — prints p50/p95/max per measure and VmHWM. Targets
+//! (issue 6): diagnostics after an edit ≤ 50 ms, completion ≤ 20 ms p95, memory ≤ 100 MB.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../../compiler/benches/synth.rs"]
+#[allow(dead_code)]
+mod synth;
+
+use common::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 60;
+
+/// One file of at least `lines` lines (plus the library it imports), from the synthetic suite.
+fn suite(lines: usize) -> Vec<(String, String)> {
+    let mut tests = 10;
+    loop {
+        let files = synth::suite(1, tests);
+        if files[1].1.lines().count() >= lines {
+            return files;
+        }
+        tests += tests / 2;
+    }
+}
+
+fn stats(name: &str, mut d: Vec<Duration>, target: Option<Duration>) {
+    d.sort();
+    let p = |q: f64| d[((d.len() as f64 - 1.0) * q).round() as usize];
+    let ms = |x: Duration| x.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<48} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  (n={}){}",
+        ms(p(0.5)),
+        ms(p(0.95)),
+        ms(*d.last().unwrap()),
+        d.len(),
+        target.map_or(String::new(), |t| format!(
+            "  target ≤ {} ms: {}",
+            t.as_millis(),
+            if p(0.95) <= t { "met" } else { "MISSED" }
+        ))
+    );
+}
+
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc/self/status)".into())
+}
+
+async fn bench() {
+    let files = suite(5_000);
+    let ws = tempfile::tempdir().unwrap();
+    for (name, text) in &files {
+        let p = ws.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let (name, text) = (&files[1].0, files[1].1.clone());
+    println!(
+        "suite: `{name}` {} lines, {} bytes, importing `{}`",
+        text.lines().count(),
+        text.len(),
+        files[0].0
+    );
+    // An edit site in the middle of the file: a line inside an expectation block.
+    let mid = text.len() / 2;
+    let line_start = mid + text[mid..].find("\n    expect ").unwrap() + 1;
+    let edit_pos = offset_pos(&text, line_start);
+
+    // The compilation alone (walk the folder, read, compile, index for the editor), no protocol.
+    let doc = tbt_lsp::OpenDoc {
+        uri: uri(&ws.path().join(name)).parse().unwrap(),
+        version: 1,
+        text: std::sync::Arc::new(text.clone()),
+    };
+    let group = tbt_lsp::Group::Folder(ws.path().to_path_buf());
+    let mut times = Vec::new();
+    for seq in 0..RUNS {
+        let t = Instant::now();
+        let snap = tbt_lsp::compile_group(&group, std::slice::from_ref(&doc), None, seq as u64);
+        times.push(t.elapsed());
+        drop(snap);
+    }
+    stats("compilation of the folder (no protocol)", times, None);
+
+    // Diagnostics after an edit: no debounce, so the figure is the compile and publish.
+    let mut c = Client::start(ws.path(), 0).await;
+    let u = c.open(name, &text).await;
+    let d = c.diagnostics_at(&u, 1).await;
+    println!(
+        "diagnostics of the file: {}",
+        d["diagnostics"].as_array().unwrap().len()
+    );
+    let mut version = 1;
+    let mut times = Vec::new();
+    for i in 0..RUNS {
+        version += 1;
+        // Alternately insert and remove a comment line.
+        let change = if i % 2 == 0 {
+            json!({"range": {"start": edit_pos, "end": edit_pos}, "text": "    # edited\n"})
+        } else {
+            let end = json!({"line": edit_pos["line"].as_u64().unwrap() + 1, "character": 0});
+            json!({"range": {"start": edit_pos, "end": end}, "text": ""})
+        };
+        let t = Instant::now();
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": u, "version": version}, "contentChanges": [change]}),
+        )
+        .await;
+        let _ = c.diagnostics_at(&u, version).await;
+        times.push(t.elapsed());
+    }
+    stats(
+        "diagnostics after an edit (edit → publish)",
+        times,
+        Some(Duration::from_millis(50)),
+    );
+    c.shutdown().await;
+
+    // Completion: default debounce, so the request finds the edit not yet compiled.
+    let mut c = Client::start(
+        ws.path(),
+        tbt_lsp::DEFAULT_DIAGNOSTIC_DELAY.as_millis() as u64,
+    )
+    .await;
+    let u = c.open(name, &text).await;
+    let _ = c.diagnostics_at(&u, 1).await;
+    let mut version = 1;
+    let mut after_edit = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut items = 0;
+    let at_line = edit_pos["line"].as_u64().unwrap();
+    for i in 0..RUNS {
+        version += 1;
+        // Type `http.` on a new line of the expectation block, then ask.
+        let change = if i % 2 == 0 {
+            json!({"range": {"start": edit_pos, "end": edit_pos}, "text": "    expect http.\n"})
+        } else {
+            let end = json!({"line": at_line + 1, "character": 0});
+            json!({"range": {"start": edit_pos, "end": end}, "text": "    expect http.\n"})
+        };
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": u, "version": version}, "contentChanges": [change]}),
+        )
+        .await;
+        let at = json!({"line": at_line, "character": 16});
+        let params = json!({"textDocument": {"uri": u}, "position": at});
+        let t = Instant::now();
+        let r = c.call("textDocument/completion", params.clone()).await;
+        after_edit.push(t.elapsed());
+        items = r.as_array().map_or(0, Vec::len);
+        let t = Instant::now();
+        let _ = c.call("textDocument/completion", params).await;
+        unchanged.push(t.elapsed());
+    }
+    println!("completion items at `expect http.`: {items}");
+    stats(
+        "completion right after an edit",
+        after_edit,
+        Some(Duration::from_millis(20)),
+    );
+    stats(
+        "completion, document unchanged",
+        unchanged,
+        Some(Duration::from_millis(20)),
+    );
+    c.shutdown().await;
+    println!(
+        "peak memory of the process (VmHWM, server + client): {}",
+        peak_rss()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run either way.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bench());
+}
