@@ -434,6 +434,10 @@ fn completion_of_imported_module_members_and_std_matchers() {
     insta::assert_snapshot!(completions(
         &SHOP.replace("http.server(route)", "http.se$0")
     ));
+    // A standard module that is not imported yet.
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect messaging.$0\n}\n"
+    ));
 }
 
 #[test]
