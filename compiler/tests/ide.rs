@@ -434,6 +434,10 @@ fn completion_of_imported_module_members_and_std_matchers() {
     insta::assert_snapshot!(completions(
         &SHOP.replace("http.server(route)", "http.se$0")
     ));
+    // A standard module that is not imported yet.
+    insta::assert_snapshot!(completions(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect messaging.$0\n}\n"
+    ));
 }
 
 #[test]
@@ -677,4 +681,201 @@ fn folding_ranges_of_blocks_strings_comments_and_imports() {
         out.push_str(&format!("{:?}: {:?}\n", fold.kind, s));
     }
     insta::assert_snapshot!(out);
+}
+
+/// Every query at every offset (and past the end) of a file.
+fn query_everywhere(a: &Analysis, file: FileId) {
+    let text = a.file_text(file).to_string();
+    let _ = a.document_symbols(file);
+    let _ = a.workspace_symbols("o");
+    let toks = a.semantic_tokens(file);
+    for t in &toks {
+        assert!(text.is_char_boundary(t.range.start) && text.is_char_boundary(t.range.end));
+    }
+    for f in a.folding_ranges(file) {
+        assert!(f.range.end <= text.len());
+    }
+    for o in 0..=text.len() + 2 {
+        let _ = a.definition(file, o);
+        let _ = a.references(file, o, true);
+        let _ = a.prepare_rename(file, o);
+        let _ = a.rename(file, o, "renamed");
+        if let Some(h) = a.hover(file, o) {
+            assert!(text.is_char_boundary(h.range.start) && text.is_char_boundary(h.range.end));
+        }
+        let _ = a.signature_help(file, o);
+        for c in a.completions(file, o) {
+            assert!(c.range.end <= text.len() && text.is_char_boundary(c.range.start));
+        }
+    }
+}
+
+const DAMAGE_BASE: &str = "import \"std/http\"\nlet b = env(\"X\") ?? \"ü☕\"\nmatcher m(r = null) = http.server(r)[kind == server]\ntest t \"Tëst\" {\n  step a {\n    trigger http POST \"${b}/x\" { json { \"k\": [1, 2] } }\n    expect response { let id = json(\"$.id\") }\n    expect m(\"/\") >> span[http.route == \"/\"] by name { count <= 1 }\n  }\n  step c {\n    trigger http GET \"\"\"\n${a.id}\n\"\"\"\n    expect no span[status == error]\n  }\n}\n";
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    #[test]
+    fn queries_never_panic_on_damaged_sources(
+        cut in 0usize..400,
+        len in 0usize..40,
+        junk in proptest::sample::select(vec!["", "{", "}", "\"", "${", "[", "(", ".", "é☕", "== ", "expect ", "\n", "##"]),
+    ) {
+        let mut text = DAMAGE_BASE.to_string();
+        let mut start = cut.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + len).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.replace_range(start..end, junk);
+        let a = ide::analyze(
+            vec![("main.tbt".into(), text.into_bytes())],
+            &mut tbt_compiler::compile::NoImports,
+            &Options::default(),
+        );
+        let file = a.file_id("main.tbt").expect("file");
+        query_everywhere(&a, file);
+    }
+}
+
+#[test]
+fn queries_never_panic_in_std_modules_and_invalid_utf8() {
+    let a = ide::analyze(
+        vec![(
+            "main.tbt".into(),
+            b"import \"std/http\"\nlet x = \"\xff\xfe\" \x00\n".to_vec(),
+        )],
+        &mut tbt_compiler::compile::NoImports,
+        &Options::default(),
+    );
+    for name in ["main.tbt", "std/http"] {
+        let file = a.file_id(name).expect("file");
+        query_everywhere(&a, file);
+    }
+    assert!(a.file_id("nope.tbt").is_none());
+    assert!(a.completions(FileId(99), 3).is_empty());
+    assert!(a.hover(FileId(99), 3).is_none());
+    assert!(a.semantic_tokens(FileId(99)).is_empty());
+}
+
+const RUN_FIXTURE: &str = "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[http.route == \"/orders\"] {\n    count >= 1\n  }\n}\n";
+
+/// A trace of two spans with a tenant attribute, as OTLP JSON.
+const TRACE_JSON: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},"scopeSpans":[{"spans":[
+ {"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"GET /orders","kind":2,"startTimeUnixNano":"1000","endTimeUnixNano":"2000",
+  "attributes":[{"key":"http.route","value":{"stringValue":"/orders"}},{"key":"app.tenant","value":{"stringValue":"acme"}},{"key":"app.token","value":{"stringValue":"s3cret-token"}}]},
+ {"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b8","parentSpanId":"00f067aa0ba902b7","name":"query","kind":3,"startTimeUnixNano":"1100","endTimeUnixNano":"1900",
+  "attributes":[{"key":"app.tenant","value":{"stringValue":"globex"}},{"key":"db.response.returned_rows","value":{"intValue":"3"}}]}
+]}]}]}"#;
+
+fn last_run_for(f: &Fixture) -> ide::last_run::LastRun {
+    use tbt_compiler::eval::ExpectationResult;
+    let c = f.analysis.compilation();
+    let trace = tbt_compiler::Trace::from_otlp_json(TRACE_JSON, None).expect("trace");
+    let body = c.program.step_body(0, 0);
+    let expect_span = body
+        .iter()
+        .find(|s| matches!(s.kind, tbt_compiler::ast::StmtKind::Expect(_)))
+        .expect("expect")
+        .span;
+    let result = ExpectationResult {
+        span: expect_span,
+        passed: true,
+        decided: true,
+        message: String::new(),
+        selected: 1,
+        checks: Vec::new(),
+        omitted_checks: 0,
+        near_misses: Vec::new(),
+        groups: Vec::new(),
+    };
+    let mut col = ide::last_run::Collector::new();
+    col.add_step(c, (0, 0), Some(&trace), &[result], &|s| {
+        s.contains("s3cret")
+    });
+    col.finish(1)
+}
+
+#[test]
+fn last_run_collects_attributes_values_and_selector_counts() {
+    let f = fixture(RUN_FIXTURE);
+    let run = last_run_for(&f);
+    let json = run.to_json();
+    assert!(!json.contains("s3cret"), "{json}");
+    let back = ide::last_run::LastRun::from_json(&json).expect("round trip");
+    assert_eq!(back, run);
+    let tenant = run
+        .attributes
+        .iter()
+        .find(|a| a.name == "app.tenant")
+        .expect("tenant");
+    assert_eq!(tenant.spans, 2);
+    assert_eq!(
+        tenant.values,
+        vec![serde_json::Value::from("acme"), "globex".into()]
+    );
+    assert!(run.attributes.iter().any(|a| a.name == "service.name"));
+    assert_eq!(run.selectors.len(), 1);
+    let s = &run.selectors[0];
+    let text = f.analysis.file_text(f.file);
+    assert_eq!(
+        &text[s.start as usize..s.end as usize],
+        "span[http.route == \"/orders\"]"
+    );
+    assert_eq!(
+        (s.file.as_str(), s.step.as_str(), s.matched),
+        ("main.tbt", "t", 1)
+    );
+    let newer = json.replacen("\"version\":1", "\"version\":99", 1);
+    assert!(ide::last_run::LastRun::from_json(&newer).is_err());
+}
+
+#[test]
+fn last_run_feeds_hover_and_completion() {
+    let f = fixture(RUN_FIXTURE);
+    let run = last_run_for(&f);
+    let mut f = f;
+    f.analysis.set_last_run(run, "");
+    let text = f.analysis.file_text(f.file).to_string();
+    let at_sel = text.find("span[").expect("selector") + 2;
+    let h = f.analysis.hover(f.file, at_sel).expect("hover");
+    assert!(
+        h.markdown.contains("Matched 1 span in the last run (t)"),
+        "{}",
+        h.markdown
+    );
+    let at_route = text.find("http.route").expect("route") + 3;
+    let h = f.analysis.hover(f.file, at_route).expect("hover");
+    assert!(
+        h.markdown
+            .contains("Last run: set on 1 span; values `\"/orders\"`"),
+        "{}",
+        h.markdown
+    );
+    // Names seen in the run complete inside a filter; their values after `==`.
+    let edited = text.replace("http.route == \"/orders\"", "app.");
+    let mut f2 = fixture(&format!("//- main.tbt\n{edited}"));
+    f2.analysis.set_last_run(last_run_for(&f), "");
+    let o = f2.analysis.file_text(f2.file).find("app.").expect("app") + 4;
+    let items = f2.analysis.completions(f2.file, o);
+    assert!(
+        items
+            .iter()
+            .any(|i| i.label == "app.tenant" && i.insert_text == "tenant"),
+        "{items:?}"
+    );
+    let edited = text.replace("http.route == \"/orders\"", "app.tenant == ");
+    let mut f3 = fixture(&format!("//- main.tbt\n{edited}"));
+    f3.analysis.set_last_run(last_run_for(&f), "");
+    let o = f3.analysis.file_text(f3.file).find("== ").expect("eq") + 3;
+    let labels: Vec<String> = f3
+        .analysis
+        .completions(f3.file, o)
+        .into_iter()
+        .map(|i| i.label)
+        .collect();
+    assert_eq!(labels, vec!["\"acme\"", "\"globex\""]);
 }

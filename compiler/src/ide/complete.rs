@@ -976,6 +976,27 @@ impl Ctx<'_> {
                 );
             }
         }
+        if !pred
+            && !m.imports.contains_key(q)
+            && let Some(src) = crate::stdlib::module(&format!("std/{q}"))
+        {
+            // A standard module not imported yet: its matchers, with what to add.
+            let parsed = crate::parser::parse(crate::span::FileId(0), src);
+            for item in &parsed.file.items {
+                if let ItemKind::Matcher(mt) = &item.kind {
+                    self.push(
+                        mt.name.name.clone(),
+                        CompletionKind::Matcher,
+                        Some(format!(
+                            "matcher {}({}) — needs `import \"std/{q}\"`",
+                            mt.name.name,
+                            super::nav::matcher_params(mt)
+                        )),
+                        item.doc.clone(),
+                    );
+                }
+            }
+        }
         let o = self.offset as u32;
         let here = p
             .tests

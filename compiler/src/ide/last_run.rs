@@ -144,3 +144,128 @@ impl Indexed {
         }
     }
 }
+
+/// Builds a [`LastRun`] while a run finishes: attribute names and values from each step's
+/// trace, and each `expect SELECTOR`'s match count. Memory is bounded (at most
+/// 4 × [`MAX_ATTRIBUTES`] names, [`MAX_VALUES`] values each, [`MAX_SELECTORS`] counts); the cost
+/// is one pass over each trace's attributes.
+#[derive(Debug, Default)]
+pub struct Collector {
+    attrs: HashMap<String, AttributeSample>,
+    selectors: Vec<SelectorCount>,
+}
+
+fn sample_value(v: &crate::value::Value) -> Option<serde_json::Value> {
+    use crate::value::Value;
+    Some(match v {
+        Value::Str(s) if s.chars().count() <= MAX_VALUE_LEN => serde_json::Value::from(&**s),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map(serde_json::Value::Number)?,
+        Value::Bool(b) => serde_json::Value::from(*b),
+        _ => return None,
+    })
+}
+
+impl Collector {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn record(&mut self, name: &str, value: &crate::value::Value, redact: &dyn Fn(&str) -> bool) {
+        let full = self.attrs.len() >= 4 * MAX_ATTRIBUTES;
+        let entry = match self.attrs.get_mut(name) {
+            Some(e) => e,
+            None if full => return,
+            None => self
+                .attrs
+                .entry(name.to_string())
+                .or_insert_with(|| AttributeSample {
+                    name: name.to_string(),
+                    ..AttributeSample::default()
+                }),
+        };
+        entry.spans += 1;
+        if entry.more && entry.values.len() >= MAX_VALUES {
+            return;
+        }
+        let Some(v) = sample_value(value) else { return };
+        if v.as_str().is_some_and(redact) || entry.values.contains(&v) {
+            return;
+        }
+        if entry.values.len() < MAX_VALUES {
+            entry.values.push(v);
+        } else {
+            entry.more = true;
+        }
+    }
+
+    /// Adds one step: the attributes of its trace (span and resource attributes; `secret`
+    /// says which string values must not be kept) and the selector counts of its results.
+    pub fn add_step(
+        &mut self,
+        c: &crate::compile::Compilation,
+        (test, step): (usize, usize),
+        trace: Option<&crate::trace::Trace>,
+        results: &[crate::eval::ExpectationResult],
+        secret: &dyn Fn(&str) -> bool,
+    ) {
+        if let Some(trace) = trace {
+            for span in trace.spans() {
+                for (k, v) in span.attributes.iter() {
+                    self.record(trace.key_name(*k), v, secret);
+                }
+            }
+            for res in trace.resources() {
+                for (k, v) in res.attributes.iter() {
+                    self.record(trace.key_name(*k), v, secret);
+                }
+            }
+        }
+        let (program, sources) = (&c.program, &c.sources);
+        let Some(info) = program.tests.get(test) else {
+            return;
+        };
+        let body = program.step_body(test, step);
+        for r in results {
+            if self.selectors.len() >= MAX_SELECTORS {
+                break;
+            }
+            let Some(selector) = body.iter().find_map(|s| match &s.kind {
+                crate::ast::StmtKind::Expect(e) if s.span == r.span => match &e.kind {
+                    crate::ast::ExpectKind::Select { selector, .. } => Some(selector.span),
+                    _ => None,
+                },
+                _ => None,
+            }) else {
+                continue;
+            };
+            self.selectors.push(SelectorCount {
+                file: sources
+                    .try_get(selector.file)
+                    .map_or(String::new(), |f| f.name.clone()),
+                start: selector.start,
+                end: selector.end,
+                step: info.step_label(step),
+                matched: r.selected as u64,
+            });
+        }
+    }
+
+    /// The artifact: attributes most frequent first (at most [`MAX_ATTRIBUTES`]), values
+    /// sorted.
+    pub fn finish(self, finished_unix_ms: u64) -> LastRun {
+        let mut attributes: Vec<AttributeSample> = self.attrs.into_values().collect();
+        attributes.sort_by(|a, b| b.spans.cmp(&a.spans).then_with(|| a.name.cmp(&b.name)));
+        attributes.truncate(MAX_ATTRIBUTES);
+        for a in &mut attributes {
+            a.values.sort_by_key(|v| v.to_string());
+        }
+        LastRun {
+            version: VERSION,
+            finished_unix_ms,
+            attributes,
+            selectors: self.selectors,
+        }
+    }
+}

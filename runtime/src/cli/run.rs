@@ -395,6 +395,13 @@ pub fn run(args: Args, color: Color) -> Status {
         }
     };
     progress.finish();
+    if let Some(seen) = &result.last_run
+        && let Err(e) = run::last_run::write(std::path::Path::new("."), seen, &|s| {
+            redactor.redact(s) == s
+        })
+    {
+        eprintln!("warning: could not write .tbt/last-run.json: {e}");
+    }
     for n in &notes {
         eprintln!("{}", redactor.redact(n));
     }

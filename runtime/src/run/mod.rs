@@ -7,6 +7,7 @@
 //! records captures for later steps. Nothing here renders output: reporters read the
 //! [`result::RunResult`].
 
+pub mod last_run;
 pub mod result;
 pub mod source;
 pub mod spec;
@@ -265,6 +266,7 @@ pub async fn execute(
             summary: Summary::default(),
             duration_ms: 0,
             interrupted: false,
+            last_run: None,
         };
     };
     let selected = select_tests(c, plan, &opts);
@@ -661,6 +663,9 @@ impl Runner {
         let program = &self.c.program;
         let mut tests = Vec::new();
         let mut summary = Summary::default();
+        let mut seen = last_run::collector();
+        let secrets = self.scopes.secrets();
+        let secret = |s: &str| secrets.iter().any(|x| s.contains(x.as_str()));
         let mut states = self
             .steps
             .lock()
@@ -705,6 +710,13 @@ impl Runner {
                     status = status.worst(st);
                 }
                 let state = states.remove(&(ti, si)).unwrap_or_default();
+                seen.add_step(
+                    self.c,
+                    (ti, si),
+                    state.trace.as_deref(),
+                    &state.results,
+                    &secret,
+                );
                 let ms = match (state.started, state.finished) {
                     (Some(a), Some(b)) => b.duration_since(a).as_millis() as u64,
                     _ => 0,
@@ -744,6 +756,7 @@ impl Runner {
             summary,
             duration_ms: 0,
             interrupted: false,
+            last_run: Some(last_run::finish(seen)),
         }
     }
 

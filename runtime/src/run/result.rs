@@ -137,6 +137,10 @@ pub struct RunResult {
     pub duration_ms: u64,
     /// True when the run was stopped (Ctrl-C) before it finished.
     pub interrupted: bool,
+    /// What the editor shows from this run; `tbt run` writes it to `.tbt/last-run.json`
+    /// ([`crate::run::last_run`]).
+    #[serde(skip)]
+    pub last_run: Option<tbt_compiler::ide::last_run::LastRun>,
 }
 
 /// Counts of tests by status.
