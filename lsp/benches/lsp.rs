@@ -6,6 +6,10 @@
 //! (issue 6): diagnostics after an edit ≤ 50 ms, completion ≤ 20 ms p95, memory ≤ 100 MB.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+// The allocator of the `tbt` binary, which `tbt lsp` runs in.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../../compiler/benches/synth.rs"]
@@ -187,9 +191,7 @@ async fn bench() {
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run either way.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // The runtime of `tbt lsp`; the client side of the pipes runs on it too.
+    let rt = tbt_lsp::runtime().unwrap();
     rt.block_on(bench());
 }

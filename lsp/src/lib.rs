@@ -34,11 +34,17 @@ where
     Server::new(input, output, socket).serve(service).await;
 }
 
-/// `tbt lsp`: serves on standard input and output with a multi-threaded runtime.
-pub fn run_stdio() -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The runtime `tbt lsp` runs on: a worker per core, and few blocking threads (compilations,
+/// file reads, standard input), since each thread keeps its own allocator caches.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(4)
         .enable_all()
-        .build()?;
-    runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
+        .build()
+}
+
+/// `tbt lsp`: serves on standard input and output.
+pub fn run_stdio() -> std::io::Result<()> {
+    runtime()?.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
     Ok(())
 }

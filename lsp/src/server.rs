@@ -159,10 +159,11 @@ impl Backend {
             .get_or_init(|| self.compile(group.clone(), seq))
             .await
             .clone()?;
+        let mut replaced = None;
         let config_error = {
             let mut st = self.state();
             if st.snapshots.get(&group).is_none_or(|s| s.seq <= seq) {
-                st.snapshots.insert(group.clone(), snap.clone());
+                replaced = st.snapshots.insert(group.clone(), snap.clone());
             }
             if st.inflight.get(&group).is_some_and(|(s, _)| *s <= seq) {
                 st.inflight.remove(&group);
@@ -172,6 +173,7 @@ impl Backend {
                 _ => None,
             }
         };
+        drop_later(replaced);
         if let Some(e) = config_error {
             self.inner
                 .client
@@ -260,38 +262,51 @@ impl Backend {
         let Some(snap) = self.snapshot_of_group(group.clone()).await else {
             return;
         };
-        let mut st = self.state();
-        let folders = st.folders.clone();
-        let uris: Vec<Uri> = st
-            .docs
-            .keys()
-            .filter(|u| Group::of(u, &folders) == group)
-            .cloned()
+        // The open documents of the group that this compilation saw as they are now.
+        let current: Vec<(Uri, i32)> = {
+            let st = self.state();
+            st.docs
+                .iter()
+                .filter(|(u, d)| {
+                    Group::of(u, &st.folders) == group && snap.versions.get(*u) == Some(&d.version)
+                })
+                .map(|(u, d)| (u.clone(), d.version))
+                .collect()
+        };
+        // Converted without the lock.
+        let converted: Vec<_> = current
+            .into_iter()
+            .map(|(uri, version)| {
+                let items = diagnostics_of(&snap, &uri);
+                (uri, version, items)
+            })
             .collect();
-        for uri in uris {
-            let Some(version) = st.docs.get(&uri).map(|d| d.version) else {
-                continue;
-            };
-            // The document changed since this compilation started: a newer run will publish.
-            if snap.versions.get(&uri) != Some(&version) {
-                continue;
+        let mut replaced = Vec::new();
+        {
+            let mut st = self.state();
+            for (uri, version, items) in converted {
+                // Changed meanwhile: a newer run will publish.
+                if st.docs.get(&uri).map(|d| d.version) != Some(version) {
+                    continue;
+                }
+                let _ = self.inner.publisher.send(Publish {
+                    uri: uri.clone(),
+                    version: Some(version),
+                    seq: snap.seq,
+                    diagnostics: items.iter().map(|(d, _)| d.clone()).collect(),
+                });
+                let old = st.published.insert(
+                    uri,
+                    Published {
+                        version,
+                        snapshot: snap.clone(),
+                        items,
+                    },
+                );
+                replaced.extend(old.map(|p| p.snapshot));
             }
-            let items = diagnostics_of(&snap, &uri);
-            let _ = self.inner.publisher.send(Publish {
-                uri: uri.clone(),
-                version: Some(version),
-                seq: snap.seq,
-                diagnostics: items.iter().map(|(d, _)| d.clone()).collect(),
-            });
-            st.published.insert(
-                uri,
-                Published {
-                    version,
-                    snapshot: snap.clone(),
-                    items,
-                },
-            );
         }
+        drop_later(replaced);
     }
 
     /// Reads the last-run artifact of every workspace folder (in the background).
@@ -344,7 +359,18 @@ impl Backend {
         let mut st = self.state();
         st.folders = folders;
         st.seq += 1;
-        st.snapshots.clear();
+        let old: Vec<Arc<Snapshot>> = st.snapshots.drain().map(|(_, s)| s).collect();
+        drop(st);
+        drop_later(old);
+    }
+}
+
+/// Frees compilations on a blocking thread: the last reference to a large syntax tree takes
+/// milliseconds to drop, which neither a request nor the state lock should wait for.
+fn drop_later(old: impl IntoIterator<Item = Arc<Snapshot>>) {
+    let old: Vec<Arc<Snapshot>> = old.into_iter().collect();
+    if !old.is_empty() {
+        drop(tokio::task::spawn_blocking(move || drop(old)));
     }
 }
 
@@ -487,20 +513,22 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
+        let mut forgotten = Vec::new();
         let (group, seq) = {
             let mut st = self.state();
             st.docs.remove(&uri);
-            st.published.remove(&uri);
+            forgotten.extend(st.published.remove(&uri).map(|p| p.snapshot));
             st.seq += 1;
             let group = Group::of(&uri, &st.folders);
             // The last document of a compilation closed: forget the compilation.
             let folders = st.folders.clone();
             if !st.docs.keys().any(|u| Group::of(u, &folders) == group) {
-                st.snapshots.remove(&group);
+                forgotten.extend(st.snapshots.remove(&group));
                 st.inflight.remove(&group);
             }
             (group, st.seq)
         };
+        drop_later(forgotten);
         let _ = self.inner.publisher.send(Publish {
             uri,
             version: None,
