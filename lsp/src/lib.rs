@@ -13,6 +13,7 @@ mod ide;
 mod last_run;
 pub mod position;
 mod server;
+mod worker;
 mod workspace;
 
 pub use convert::{SOURCE, to_lsp_diagnostic};

@@ -1,8 +1,8 @@
 //! The language server: document store, compilations, diagnostics and the request handlers.
 //!
 //! State lives behind one `std::sync::Mutex` that is only ever held for map look-ups and
-//! updates, never across an `.await`. Compilations (which read files) run in
-//! `tokio::task::spawn_blocking`; the last-run artifact is read with `tokio::fs`. Diagnostics are
+//! updates, never across an `.await`. Compilations (which read files) run on the compile thread
+//! ([`crate::worker`]); the last-run artifact is read with `tokio::fs`. Diagnostics are
 //! published by a single task fed through a channel, so they reach the client in the order the
 //! compilations were started and an older compilation never overwrites a newer one.
 
@@ -205,11 +205,9 @@ impl Backend {
             };
             (open, last_run)
         };
-        let snap = tokio::task::spawn_blocking(move || {
-            compile_group(&group, &open, last_run.as_deref(), seq)
-        })
-        .await
-        .ok()?;
+        let snap =
+            crate::worker::run(move || compile_group(&group, &open, last_run.as_deref(), seq))
+                .await?;
         Some(Arc::new(snap))
     }
 
@@ -365,12 +363,12 @@ impl Backend {
     }
 }
 
-/// Frees compilations on a blocking thread: the last reference to a large syntax tree takes
+/// Frees compilations on the compile thread: the last reference to a large syntax tree takes
 /// milliseconds to drop, which neither a request nor the state lock should wait for.
 fn drop_later(old: impl IntoIterator<Item = Arc<Snapshot>>) {
     let old: Vec<Arc<Snapshot>> = old.into_iter().collect();
     if !old.is_empty() {
-        drop(tokio::task::spawn_blocking(move || drop(old)));
+        crate::worker::drop_there(old);
     }
 }
 

@@ -225,7 +225,7 @@ impl SourceLoader for OverlayLoader<'_> {
 
 /// Compiles `group` with the open documents `open` in place of their files, attaching the
 /// folder's last-run artifact when there is one. Blocking: reads the disk; call it from
-/// `spawn_blocking`.
+/// `spawn_blocking` or a thread of its own.
 pub fn compile_group(
     group: &Group,
     open: &[OpenDoc],

@@ -1,0 +1,51 @@
+//! The compile thread: compilations run, and are freed, on one dedicated thread.
+//!
+//! Keeping both on one thread lets the allocator (mimalloc in the `tbt` binary keeps freed
+//! memory per thread) reuse a freed compilation's pages for the next one; spread over a pool of
+//! blocking threads, each thread kept its own copy and the server's memory grew several-fold.
+//! The async side never waits on the thread except through a oneshot channel.
+
+use std::sync::OnceLock;
+use std::sync::mpsc::{Sender, channel};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn sender() -> Option<&'static Sender<Job>> {
+    static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+    WORKER
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Job>();
+            std::thread::Builder::new()
+                .name("tbt-lsp-compile".into())
+                .spawn(move || {
+                    for job in rx {
+                        // A compiler panic fails that one request (its channel closes), not
+                        // the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| eprintln!("tbt lsp: cannot start the compile thread: {e}"))
+                .ok()?;
+            Some(tx)
+        })
+        .as_ref()
+}
+
+/// Runs `f` on the compile thread and waits for its result without blocking the runtime;
+/// `None` when it panicked or the thread could not be started.
+pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    sender()?
+        .send(Box::new(move || {
+            let _ = tx.send(f());
+        }))
+        .ok()?;
+    rx.await.ok()
+}
+
+/// Drops `value` on the compile thread (where it was most likely allocated), without waiting.
+pub fn drop_there<T: Send + 'static>(value: T) {
+    if let Some(tx) = sender() {
+        let _ = tx.send(Box::new(move || drop(value)));
+    }
+}
