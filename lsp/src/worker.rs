@@ -6,9 +6,14 @@
 //! The async side never waits on the thread except through a oneshot channel.
 
 use std::sync::OnceLock;
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Sender, TryRecvError, channel};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for the thread: a compilation someone waits for, or freeing memory, which waits until
+/// no compilation is queued.
+enum Job {
+    Run(Box<dyn FnOnce() + Send>),
+    Drop(Box<dyn FnOnce() + Send>),
+}
 
 fn sender() -> Option<&'static Sender<Job>> {
     static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
@@ -18,10 +23,31 @@ fn sender() -> Option<&'static Sender<Job>> {
             std::thread::Builder::new()
                 .name("tbt-lsp-compile".into())
                 .spawn(move || {
-                    for job in rx {
-                        // A compiler panic fails that one request (its channel closes), not
-                        // the thread.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    let mut drops: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+                    loop {
+                        // Compilations first: memory is freed when nothing else is queued.
+                        let job = match rx.try_recv() {
+                            Ok(j) => j,
+                            Err(TryRecvError::Disconnected) => break,
+                            Err(TryRecvError::Empty) => {
+                                if let Some(d) = drops.pop() {
+                                    d();
+                                    continue;
+                                }
+                                match rx.recv() {
+                                    Ok(j) => j,
+                                    Err(_) => break,
+                                }
+                            }
+                        };
+                        match job {
+                            // A compiler panic fails that one request (its channel closes),
+                            // not the thread.
+                            Job::Run(f) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                            }
+                            Job::Drop(f) => drops.push(f),
+                        }
                     }
                 })
                 .map_err(|e| eprintln!("tbt lsp: cannot start the compile thread: {e}"))
@@ -36,9 +62,9 @@ fn sender() -> Option<&'static Sender<Job>> {
 pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     sender()?
-        .send(Box::new(move || {
+        .send(Job::Run(Box::new(move || {
             let _ = tx.send(f());
-        }))
+        })))
         .ok()?;
     rx.await.ok()
 }
@@ -46,6 +72,6 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> O
 /// Drops `value` on the compile thread (where it was most likely allocated), without waiting.
 pub fn drop_there<T: Send + 'static>(value: T) {
     if let Some(tx) = sender() {
-        let _ = tx.send(Box::new(move || drop(value)));
+        let _ = tx.send(Job::Drop(Box::new(move || drop(value))));
     }
 }
