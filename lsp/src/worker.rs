@@ -46,7 +46,14 @@ fn sender() -> Option<&'static Sender<Job>> {
                             Job::Run(f) => {
                                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
                             }
-                            Job::Drop(f) => drops.push(f),
+                            // At most one compilation waits to be freed: memory stays
+                            // bounded when edits keep the thread busy.
+                            Job::Drop(f) => {
+                                for d in drops.drain(..) {
+                                    d();
+                                }
+                                drops.push(f);
+                            }
                         }
                     }
                 })
