@@ -2,8 +2,10 @@
 //! the same client as the tests): diagnostics after an edit, completion after an edit and on an
 //! unchanged document, and the process's peak memory.
 //!
-//! `cargo bench -p tbt-lsp --bench lsp` — prints p50/p95/max per measure and VmHWM. Targets
-//! (issue 6): diagnostics after an edit ≤ 50 ms, completion ≤ 20 ms p95, memory ≤ 100 MB.
+//! `cargo bench -p tbt-lsp --bench lsp` — prints p50/p95/max per measure and VmHWM. With
+//! `TBT_LSP_BIN=target/release/tbt` it also runs the edits against that `tbt lsp` process and
+//! prints its own peak memory. Targets (issue 6): diagnostics after an edit ≤ 50 ms, completion
+//! ≤ 20 ms p95, memory ≤ 100 MB.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 // The allocator of the `tbt` binary, which `tbt lsp` runs in.
@@ -187,6 +189,91 @@ async fn bench() {
         drop(snap);
     }
     stats("compilation of the folder (no protocol)", times, None);
+
+    if let Ok(bin) = std::env::var("TBT_LSP_BIN") {
+        process_memory(&bin, ws.path(), name, &text).await;
+    }
+}
+
+/// With `TBT_LSP_BIN=path/to/tbt`: the same edits and completions against a `tbt lsp` process,
+/// then that process's peak memory (server alone, real binary).
+async fn process_memory(bin: &str, ws: &std::path::Path, name: &str, text: &str) {
+    let mut child = tokio::process::Command::new(bin)
+        .arg("lsp")
+        .current_dir(ws)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let mut r = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut next_id = 0;
+    let mut call =
+        async |w: &mut tokio::process::ChildStdin, method: &str, params: serde_json::Value| {
+            next_id += 1;
+            let id = next_id;
+            write_message(
+                w,
+                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            )
+            .await;
+            loop {
+                let m = read_message(&mut r).await.unwrap();
+                if m["id"] == id && m.get("method").is_none() {
+                    return m;
+                }
+            }
+        };
+    let u = uri(&ws.join(name));
+    call(
+        &mut w,
+        "initialize",
+        json!({"processId": null, "rootUri": uri(ws), "capabilities": {}}),
+    )
+    .await;
+    write_message(
+        &mut w,
+        &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+    )
+    .await;
+    write_message(&mut w, &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": u, "languageId": "tbt", "version": 1, "text": text}}})).await;
+    let line = text[..text.len() / 2].matches('\n').count() as u64;
+    for v in 2..(2 + RUNS as i64) {
+        let end = if v % 2 == 0 { line } else { line + 1 };
+        let change = json!({"range": {"start": {"line": line, "character": 0}, "end": {"line": end, "character": 0}}, "text": "    expect http.\n"});
+        write_message(&mut w, &json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": u, "version": v}, "contentChanges": [change]}})).await;
+        call(
+            &mut w,
+            "textDocument/completion",
+            json!({"textDocument": {"uri": u}, "position": {"line": line, "character": 16}}),
+        )
+        .await;
+    }
+    // A last request after the debounce has passed, so the last diagnostics run is counted.
+    tokio::time::sleep(tbt_lsp::DEFAULT_DIAGNOSTIC_DELAY * 2).await;
+    call(
+        &mut w,
+        "textDocument/foldingRange",
+        json!({"textDocument": {"uri": u}}),
+    )
+    .await;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map_or("unknown".to_string(), |l| l[k.len()..].trim().to_string())
+    };
+    println!(
+        "`{bin} lsp` after {RUNS} edits + completions: peak memory (VmHWM) {}, resident now (VmRSS) {}",
+        field("VmHWM:"),
+        field("VmRSS:")
+    );
+    call(&mut w, "shutdown", serde_json::Value::Null).await;
+    write_message(&mut w, &json!({"jsonrpc": "2.0", "method": "exit"})).await;
+    let _ = child.wait().await;
 }
 
 fn main() {
