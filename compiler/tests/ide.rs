@@ -879,3 +879,17 @@ fn last_run_feeds_hover_and_completion() {
         .collect();
     assert_eq!(labels, vec!["\"acme\"", "\"globex\""]);
 }
+
+#[test]
+fn analysis_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Analysis>();
+    let f = fixture(SHOP);
+    let a = std::sync::Arc::new(f.analysis);
+    let file = f.file;
+    let worker = {
+        let a = a.clone();
+        std::thread::spawn(move || a.document_symbols(file).len())
+    };
+    assert_eq!(worker.join().ok(), Some(a.document_symbols(file).len()));
+}

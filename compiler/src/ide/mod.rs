@@ -6,12 +6,13 @@
 //! and analysis always agree — plus an index of every definition and every name the checker
 //! resolved ([`crate::check::Index`]). Build it with [`analyze`] (root files + a
 //! [`SourceLoader`]) or [`Analysis::new`] from a compilation you already have. It is immutable:
-//! after an edit, build a new one (a whole 5,000-line suite compiles in a few milliseconds, see
-//! `docs/benchmarks.md`). Every query is a method taking a [`FileId`] and a **byte offset** into
-//! that file's text as the analysis saw it; offsets past the end or inside a character are
-//! clamped, never a panic. Results are plain structs with byte ranges, [`FileId`]s and file names
-//! (paths as given to the compiler; standard modules are named `std/http` …, their text is
-//! [`Analysis::file_text`]).
+//! after an edit, build a new one (a 5,000-line file recompiles and reindexes in about 16 ms, see
+//! `docs/benchmarks.md`). It is `Send + Sync`: share it as `Arc<Analysis>`. Every query is a
+//! method taking a [`FileId`] and a **byte offset** into that file's text as the analysis saw
+//! it; offsets past the end or inside a character are clamped, never a panic. Results are plain
+//! structs with byte ranges, [`FileId`]s and file names (paths as given to the compiler;
+//! standard modules are named `std/http` …, their text is [`Analysis::file_text`]). Semantic
+//! tokens never span lines; [`TokenKind::lsp_type`] and [`modifiers::NAMES`] give a legend.
 //!
 //! | query | method |
 //! |---|---|
