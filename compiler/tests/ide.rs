@@ -858,7 +858,8 @@ fn last_run_feeds_hover_and_completion() {
     // Names seen in the run complete inside a filter; their values after `==`.
     let edited = text.replace("http.route == \"/orders\"", "app.");
     let mut f2 = fixture(&format!("//- main.tbt\n{edited}"));
-    f2.analysis.set_last_run(last_run_for(&f), "");
+    f2.analysis
+        .set_last_run(std::sync::Arc::new(last_run_for(&f)), "");
     let o = f2.analysis.file_text(f2.file).find("app.").expect("app") + 4;
     let items = f2.analysis.completions(f2.file, o);
     assert!(

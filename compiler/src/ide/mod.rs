@@ -200,9 +200,10 @@ impl Analysis {
 
     /// Attaches the artifact of the last `tbt run` (see [`last_run`]). `root` is the directory
     /// holding `.tbt/`, written the way this analysis names its files (`""` when file names are
-    /// relative to it).
-    pub fn set_last_run(&mut self, run: last_run::LastRun, root: &str) {
-        self.last_run = Some(last_run::Indexed::new(run, root, &self.c.sources));
+    /// relative to it). Takes the artifact by value or shared (`Arc<LastRun>`, so a server
+    /// that rebuilds the analysis on every edit does not copy it).
+    pub fn set_last_run(&mut self, run: impl Into<std::sync::Arc<last_run::LastRun>>, root: &str) {
+        self.last_run = Some(last_run::Indexed::new(run.into(), root, &self.c.sources));
     }
 
     pub(crate) fn source(&self, file: FileId) -> Option<&SourceFile> {
