@@ -894,3 +894,34 @@ fn analysis_can_be_shared_between_threads() {
     };
     assert_eq!(worker.join().ok(), Some(a.document_symbols(file).len()));
 }
+
+#[test]
+fn definition_on_an_import_path_opens_the_module_and_references_find_the_namespace() {
+    let f = fixture(&at(SHOP, "std/http", 0));
+    let d = f
+        .analysis
+        .definition(f.file, f.offset + 2)
+        .expect("definition");
+    assert_eq!(
+        (d.target.path.as_str(), d.target.range.clone()),
+        ("std/http", 0..0)
+    );
+    assert!(f.analysis.is_std(d.target.file));
+    let f = fixture(&at(SHOP, "./lib/shop.tbt", 0));
+    let d = f
+        .analysis
+        .definition(f.file, f.offset + 3)
+        .expect("definition");
+    assert_eq!(d.target.path, "lib/shop.tbt");
+    // References of an implicit namespace, from its import path.
+    let f = fixture(&at(SHOP, "std/http", 0));
+    let refs = f.analysis.references(f.file, f.offset, false);
+    let text = f.analysis.file_text(f.file);
+    assert_eq!(refs.len(), 1);
+    assert_eq!(&text[refs[0].range.clone()], "http");
+    let (_, placeholder) = f
+        .analysis
+        .prepare_rename(f.file, f.offset)
+        .expect("renamable");
+    assert_eq!(placeholder, "http");
+}

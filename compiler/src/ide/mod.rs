@@ -290,9 +290,7 @@ impl Analysis {
         self.defs
             .iter()
             .enumerate()
-            .filter(|(_, d)| {
-                !d.implicit && d.span.file == file && d.span.start <= o && o <= d.span.end
-            })
+            .filter(|(_, d)| d.span.file == file && d.span.start <= o && o <= d.span.end)
             .min_by_key(|(_, d)| d.span.len())
             .map(|(i, _)| i)
     }
