@@ -925,3 +925,27 @@ fn definition_on_an_import_path_opens_the_module_and_references_find_the_namespa
         .expect("renamable");
     assert_eq!(placeholder, "http");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// Arbitrary text made of the language's pieces (and stray non-ASCII): no query panics.
+    #[test]
+    fn queries_never_panic_on_arbitrary_text(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "test ", "t ", "step ", "s ", "{", "}", "[", "]", "(", ")", "\n", "expect ", "span",
+            "let ", "x", " = ", "== ", "\"", "${", "\"\"\"", "r\"", "http.route", ".", ",", ":",
+            "trigger http GET \"u\"", "import \"std/http\"", "http.server(", "matcher m(a) = ",
+            "# c", "## d\n", "é", "☕", "\u{feff}", "after ", "1", "2ms", "count", "by ",
+        ]), 0..60),
+    ) {
+        let text: String = pieces.concat();
+        let a = ide::analyze(
+            vec![("main.tbt".into(), text.into_bytes())],
+            &mut tbt_compiler::compile::NoImports,
+            &Options::default(),
+        );
+        let file = a.file_id("main.tbt").expect("file");
+        query_everywhere(&a, file);
+    }
+}
