@@ -949,3 +949,11 @@ proptest::proptest! {
         query_everywhere(&a, file);
     }
 }
+
+#[test]
+fn completion_of_pseudo_classes_after_a_colon() {
+    let names = labels(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[kind == server]:f$0\n}\n",
+    );
+    assert_eq!(names, vec!["first", "last", "root", "nth", "not", "has"]);
+}
