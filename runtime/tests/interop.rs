@@ -465,6 +465,27 @@ fn flask_suite(venv: &Path, export_env: &str) -> String {
         .replace("$EXPORT_ENV", export_env)
 }
 
+/// How many exported spans carry attribute `key`.
+fn spans_with(o: &Outcome, key: &str) -> usize {
+    o.exported
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .filter(|s| s.attributes.iter().any(|kv| kv.key == key))
+        .count()
+}
+
+/// The suite passed on spans that carry the `present` names and none of the `absent` ones.
+fn assert_names(o: &Outcome, present: &[&str], absent: &[&str]) {
+    for key in present {
+        assert!(spans_with(o, key) > 0, "no span has `{key}`");
+    }
+    for key in absent {
+        assert_eq!(spans_with(o, key), 0, "a span has `{key}`");
+    }
+}
+
 fn check_flask(o: &Outcome) {
     assert_statuses(o, &["n_plus_one"]);
     let n1 = &o.result.tests[1].steps[0].expectations[0];
@@ -491,6 +512,25 @@ async fn flask_under_opentelemetry_instrument_exporting_otlp_grpc() {
     let suite = flask_suite(&venv, "  env OTEL_SEMCONV_STABILITY_OPT_IN = \"\"");
     let o = run_suite("flask_grpc.tbt", suite).await;
     check_flask(&o);
+    assert_names(
+        &o,
+        &[
+            "http.method",
+            "http.status_code",
+            "http.target",
+            "http.url",
+            "db.system",
+            "db.statement",
+        ],
+        &[
+            "http.request.method",
+            "http.response.status_code",
+            "url.path",
+            "url.full",
+            "db.system.name",
+            "db.query.text",
+        ],
+    );
     fixture("python_flask_grpc.json", &o.exported);
 }
 
@@ -504,6 +544,25 @@ async fn flask_under_opentelemetry_instrument_exporting_otlp_http_protobuf() {
     let suite = flask_suite(&venv, export);
     let o = run_suite("flask_http.tbt", suite).await;
     check_flask(&o);
+    assert_names(
+        &o,
+        &[
+            "http.request.method",
+            "http.response.status_code",
+            "url.path",
+            "url.full",
+            "db.system.name",
+            "db.query.text",
+        ],
+        &[
+            "http.method",
+            "http.status_code",
+            "http.target",
+            "http.url",
+            "db.system",
+            "db.statement",
+        ],
+    );
     fixture("python_flask_http.json", &o.exported);
 }
 
