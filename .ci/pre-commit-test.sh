@@ -14,6 +14,19 @@ trap 'rm -rf "$work"' EXIT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export PRE_COMMIT_COLOR=never NO_COLOR=1
 
+# try-repo needs the hook repository as git history (it clones it; uncommitted changes to tracked
+# files go into a temporary commit). A tree without .git is committed into a scratch repository.
+hook_repo="$root"
+if ! git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  hook_repo="$work/hook-repo"
+  mkdir "$hook_repo"
+  tar -C "$root" --exclude=./target --exclude=node_modules --exclude=./.venv -cf - . | tar -C "$hook_repo" -xf -
+  git -C "$hook_repo" init --quiet
+  git -C "$hook_repo" add -A
+  GIT_AUTHOR_NAME=ci GIT_AUTHOR_EMAIL=ci@localhost GIT_COMMITTER_NAME=ci GIT_COMMITTER_EMAIL=ci@localhost \
+    git -C "$hook_repo" commit --quiet --no-gpg-sign -m "tbt"
+fi
+
 echo "pre-commit $pre_commit_version in a venv"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "pre-commit==$pre_commit_version"
@@ -48,7 +61,7 @@ git add good.tbt bad.tbt ugly.tbt
 # try_repo HOOK_ARGS… > output; returns pre-commit's exit code.
 try_repo() {
   local rc=0
-  "$pre_commit" try-repo "$root" --verbose --color never "$@" > "$work/out" 2>&1 || rc=$?
+  "$pre_commit" try-repo "$hook_repo" --verbose --color never "$@" > "$work/out" 2>&1 || rc=$?
   return $rc
 }
 fail() {
