@@ -252,11 +252,14 @@ impl<'a> Checker<'a> {
             if m.origin == Origin::Std {
                 continue;
             }
+            // A module without tests is a library: its matchers are its API.
+            let library = m.tests.is_empty();
             for (i, item) in m.ast.items.iter().enumerate() {
                 if self.used.contains(&(m.id, i)) {
                     continue;
                 }
                 let d = match &item.kind {
+                    ItemKind::Matcher(_) if library => continue,
                     ItemKind::Let(l) => Diagnostic::new(
                         Code::UnusedLet,
                         l.name.span,

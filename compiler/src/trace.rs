@@ -297,7 +297,6 @@ impl std::error::Error for TraceError {}
 /// Navigation indexes, rebuilt after each batch.
 #[derive(Clone, Debug, Default)]
 struct Index {
-    by_id: FxMap<SpanId, u32>,
     parent: Vec<u32>,
     child_start: Vec<u32>,
     children: Vec<u32>,
@@ -333,7 +332,10 @@ pub struct Trace {
     strings: HashSet<Arc<str>, FxBuild>,
     resources: Vec<ResourceInfo>,
     scopes: Vec<ScopeInfo>,
-    seen: HashSet<SpanId, FxBuild>,
+    /// Every admitted span id and the span's position in [`Trace::spans`]: filled at admission
+    /// (one hash per span serves both the duplicate check and navigation by id) and remapped
+    /// when [`Trace::rebuild`] reorders the spans. [`NONE`] marks an id admitted but not kept.
+    ids: FxMap<SpanId, u32>,
     notes: TraceNotes,
     index: Index,
 }
@@ -500,7 +502,7 @@ impl Trace {
 
     /// The span with this id.
     pub fn find(&self, span_id: &SpanId) -> Option<u32> {
-        self.index.by_id.get(span_id).copied()
+        self.ids.get(span_id).copied().filter(|&i| i != NONE)
     }
 
     /// Spans with this exact name, in report order.
@@ -596,7 +598,6 @@ impl Trace {
             n += k.len() + 16 + 16;
         }
         let ix = &self.index;
-        n += ix.by_id.capacity() * (size_of::<(SpanId, u32)>() + 1);
         n += (ix.parent.capacity()
             + ix.child_start.capacity()
             + ix.children.capacity()
@@ -609,7 +610,7 @@ impl Trace {
             * 4;
         n += (ix.by_name.len() + ix.by_service.len()) * 48 + self.spans.len() * 16;
         n += ix.str_cols.iter().map(|c| c.capacity() * 8).sum::<usize>();
-        n += self.seen.capacity() * (size_of::<SpanId>() + 1);
+        n += self.ids.capacity() * (size_of::<(SpanId, u32)>() + 1);
         n
     }
 
@@ -707,7 +708,10 @@ impl Trace {
             self.notes.other_trace_spans += 1;
             return None;
         }
-        if !self.seen.insert(s) {
+        let next = self.spans.len() as u32;
+        if let std::collections::hash_map::Entry::Vacant(v) = self.ids.entry(s) {
+            v.insert(next);
+        } else {
             self.notes.duplicate_span_ids += 1;
             self.notes
                 .warn(|| format!("duplicate span id {}: kept the first span", hex(&s)));
@@ -869,6 +873,8 @@ impl Trace {
             .spans
             .windows(2)
             .all(|w| (w[0].start, w[0].span_id) < (w[1].start, w[1].span_id));
+        // Where each span was before this rebuild sorted them (identity when already sorted).
+        let mut new_of_old: Vec<u32> = Vec::new();
         if !sorted {
             let mut keys: Vec<(u64, SpanId, u32)> = self
                 .spans
@@ -877,6 +883,10 @@ impl Trace {
                 .map(|(i, s)| (s.start, s.span_id, i as u32))
                 .collect();
             keys.sort_unstable();
+            new_of_old = vec![NONE; keys.len()];
+            for (new, &(_, _, old)) in keys.iter().enumerate() {
+                new_of_old[old as usize] = new as u32;
+            }
             let mut slots: Vec<Option<SpanRecord>> = std::mem::take(&mut self.spans)
                 .into_iter()
                 .map(Some)
@@ -888,11 +898,30 @@ impl Trace {
             );
             self.spans = spans;
         }
+        // Positions by id follow the move; an id admitted but never kept (its span failed to
+        // decode) is marked, since its position belongs to another span.
+        let n = self.spans.len();
+        // Every id maps to its own span unless some admitted span was not kept.
+        let exact = self.ids.len() == n;
+        if !(sorted && exact) {
+            for (id, pos) in self.ids.iter_mut() {
+                if *pos == NONE {
+                    continue;
+                }
+                let new = if sorted {
+                    *pos
+                } else {
+                    new_of_old.get(*pos as usize).copied().unwrap_or(NONE)
+                };
+                *pos = match self.spans.get(new as usize) {
+                    Some(s) if exact || s.span_id == *id => new,
+                    _ => NONE,
+                };
+            }
+        }
         // Growth by batches leaves up to half the vector unused; the budget is per span.
         self.spans.shrink_to_fit();
-        let n = self.spans.len();
         let mut ix = Index::default();
-        ix.by_id.reserve(n);
         // Services per resource once, so spans are grouped without hashing their service name.
         let mut service_ids: FxMap<Arc<str>, usize> = FxMap::default();
         let service_of_resource: Vec<usize> = self
@@ -904,15 +933,36 @@ impl Trace {
             })
             .collect();
         let mut service_lists: Vec<Vec<u32>> = vec![Vec::new(); service_ids.len()];
+        let mut name_slots: FxMap<usize, usize> = FxMap::default();
+        let mut name_lists: Vec<(Arc<str>, Vec<u32>)> = Vec::new();
         for (i, s) in self.spans.iter().enumerate() {
-            ix.by_id.insert(s.span_id, i as u32);
-            ix.by_name.entry(s.name.clone()).or_default().push(i as u32);
+            // Names are interned, so grouping by address needs no string hashing per span.
+            let slot = *name_slots
+                .entry(Arc::as_ptr(&s.name) as *const u8 as usize)
+                .or_insert_with(|| {
+                    name_lists.push((s.name.clone(), Vec::new()));
+                    name_lists.len() - 1
+                });
+            name_lists[slot].1.push(i as u32);
             service_lists[service_of_resource[s.resource as usize]].push(i as u32);
             ix.by_kind[s.kind as usize].push(i as u32);
             ix.durations.push(s.duration());
             ix.kinds.push(s.kind);
             ix.statuses.push(s.status);
             ix.by_status[s.status as usize].push(i as u32);
+        }
+        for (name, list) in name_lists {
+            match ix.by_name.entry(name) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(list);
+                }
+                // The same long (not interned) name at two addresses: one list, in order.
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let merged = o.get_mut();
+                    merged.extend(list);
+                    merged.sort_unstable();
+                }
+            }
         }
         for (name, id) in service_ids {
             ix.by_service
@@ -922,8 +972,8 @@ impl Trace {
         for (i, s) in self.spans.iter().enumerate() {
             match s.parent_span_id {
                 None => {}
-                Some(p) => match ix.by_id.get(&p) {
-                    Some(&pi) if pi as usize != i => ix.parent[i] = pi,
+                Some(p) => match self.ids.get(&p) {
+                    Some(&pi) if pi != NONE && pi as usize != i => ix.parent[i] = pi,
                     _ => ix.orphans.push(i as u32),
                 },
             }
@@ -1033,7 +1083,8 @@ impl Trace {
         let mut pairs: Vec<(u32, u32)> = Vec::new();
         for (i, s) in self.spans.iter().enumerate() {
             for l in s.links.iter() {
-                if let Some(&j) = ix.by_id.get(&l.span_id)
+                if let Some(&j) = self.ids.get(&l.span_id)
+                    && j != NONE
                     && self.spans[j as usize].trace_id == l.trace_id
                 {
                     pairs.push((j, i as u32));

@@ -544,6 +544,15 @@ fn functions_on_values() {
             st("orders")
         )
     ));
+    // The group number is optional: group 1 by default.
+    assert!(holds(
+        &t,
+        3,
+        eq(
+            call("regex_group", vec![p("db.query.text"), st("FROM (\\w+)")]),
+            st("orders")
+        )
+    ));
     assert!(holds(
         &t,
         3,

@@ -858,7 +858,8 @@ fn last_run_feeds_hover_and_completion() {
     // Names seen in the run complete inside a filter; their values after `==`.
     let edited = text.replace("http.route == \"/orders\"", "app.");
     let mut f2 = fixture(&format!("//- main.tbt\n{edited}"));
-    f2.analysis.set_last_run(last_run_for(&f), "");
+    f2.analysis
+        .set_last_run(std::sync::Arc::new(last_run_for(&f)), "");
     let o = f2.analysis.file_text(f2.file).find("app.").expect("app") + 4;
     let items = f2.analysis.completions(f2.file, o);
     assert!(
@@ -878,4 +879,81 @@ fn last_run_feeds_hover_and_completion() {
         .map(|i| i.label)
         .collect();
     assert_eq!(labels, vec!["\"acme\"", "\"globex\""]);
+}
+
+#[test]
+fn analysis_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Analysis>();
+    let f = fixture(SHOP);
+    let a = std::sync::Arc::new(f.analysis);
+    let file = f.file;
+    let worker = {
+        let a = a.clone();
+        std::thread::spawn(move || a.document_symbols(file).len())
+    };
+    assert_eq!(worker.join().ok(), Some(a.document_symbols(file).len()));
+}
+
+#[test]
+fn definition_on_an_import_path_opens_the_module_and_references_find_the_namespace() {
+    let f = fixture(&at(SHOP, "std/http", 0));
+    let d = f
+        .analysis
+        .definition(f.file, f.offset + 2)
+        .expect("definition");
+    assert_eq!(
+        (d.target.path.as_str(), d.target.range.clone()),
+        ("std/http", 0..0)
+    );
+    assert!(f.analysis.is_std(d.target.file));
+    let f = fixture(&at(SHOP, "./lib/shop.tbt", 0));
+    let d = f
+        .analysis
+        .definition(f.file, f.offset + 3)
+        .expect("definition");
+    assert_eq!(d.target.path, "lib/shop.tbt");
+    // References of an implicit namespace, from its import path.
+    let f = fixture(&at(SHOP, "std/http", 0));
+    let refs = f.analysis.references(f.file, f.offset, false);
+    let text = f.analysis.file_text(f.file);
+    assert_eq!(refs.len(), 1);
+    assert_eq!(&text[refs[0].range.clone()], "http");
+    let (_, placeholder) = f
+        .analysis
+        .prepare_rename(f.file, f.offset)
+        .expect("renamable");
+    assert_eq!(placeholder, "http");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// Arbitrary text made of the language's pieces (and stray non-ASCII): no query panics.
+    #[test]
+    fn queries_never_panic_on_arbitrary_text(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "test ", "t ", "step ", "s ", "{", "}", "[", "]", "(", ")", "\n", "expect ", "span",
+            "let ", "x", " = ", "== ", "\"", "${", "\"\"\"", "r\"", "http.route", ".", ",", ":",
+            "trigger http GET \"u\"", "import \"std/http\"", "http.server(", "matcher m(a) = ",
+            "# c", "## d\n", "é", "☕", "\u{feff}", "after ", "1", "2ms", "count", "by ",
+        ]), 0..60),
+    ) {
+        let text: String = pieces.concat();
+        let a = ide::analyze(
+            vec![("main.tbt".into(), text.into_bytes())],
+            &mut tbt_compiler::compile::NoImports,
+            &Options::default(),
+        );
+        let file = a.file_id("main.tbt").expect("file");
+        query_everywhere(&a, file);
+    }
+}
+
+#[test]
+fn completion_of_pseudo_classes_after_a_colon() {
+    let names = labels(
+        "//- main.tbt\ntest t {\n  trigger http GET \"http://x\"\n  expect span[kind == server]:f$0\n}\n",
+    );
+    assert_eq!(names, vec!["first", "last", "root", "nth", "not", "has"]);
 }

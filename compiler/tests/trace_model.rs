@@ -500,3 +500,44 @@ fn orphans_are_adopted_when_their_parent_arrives_later() {
         t.find(&9u64.to_be_bytes())
     );
 }
+
+/// A span whose ids were admitted but whose attributes failed to decode is not kept, and its id
+/// must not point at the span that takes its place.
+#[test]
+fn a_span_that_fails_to_decode_leaves_no_stale_id() {
+    let mut t = Trace::from_resource_spans(
+        &build(&[
+            s(1, 0, "root", "gateway", 0, 100),
+            s(2, 1, "b", "gateway", 50, 60),
+        ]),
+        Some(TRACE_ID),
+    );
+    let mut bad = ExportTraceServiceRequest {
+        resource_spans: build(&[s(3, 1, "c", "gateway", 10, 20).attr("k", any_str("XXXX"))]),
+    }
+    .encode_to_vec();
+    // The string value (field 1, bytes) becomes field 3 (an int) with a bytes wire type.
+    let at = bad
+        .windows(6)
+        .position(|w| w == [0x0a, 0x04, b'X', b'X', b'X', b'X'])
+        .unwrap();
+    bad[at] = 0x1a;
+    assert!(t.extend_protobuf(&bad).is_err());
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.find(&3u64.to_be_bytes()), None);
+    // The next span takes the position span 3 was given at admission, and sorts first.
+    let good = ExportTraceServiceRequest {
+        resource_spans: build(&[s(4, 1, "d", "gateway", 5, 8)]),
+    }
+    .encode_to_vec();
+    t.extend_protobuf(&good).unwrap();
+    assert_eq!(t.find(&3u64.to_be_bytes()), None);
+    let d = t.find(&4u64.to_be_bytes()).unwrap();
+    assert_eq!(&*t.span(d).name, "d");
+    assert_eq!(t.parent(d), t.find(&1u64.to_be_bytes()));
+    let names: Vec<&str> = (0..t.len() as u32).map(|i| &*t.span(i).name).collect();
+    assert_eq!(names, ["root", "d", "b"]);
+    for i in 0..t.len() as u32 {
+        assert_eq!(t.find(&t.span(i).span_id), Some(i));
+    }
+}

@@ -743,7 +743,11 @@ impl<'t> Compiler<'t> {
             }
             Func::RegexGroup => {
                 let s = Box::new(self.compile(&args[0], scope, inner_cx));
-                let n = Box::new(self.compile(&args[2], scope, inner_cx));
+                // The group is optional (default 1), as the signature says.
+                let n = Box::new(match args.get(2) {
+                    Some(g) => self.compile(g, scope, inner_cx),
+                    None => Node::Const(Value::Int(1)),
+                });
                 match self.compile(&args[1], scope, inner_cx) {
                     Node::Const(Value::Str(re)) => match Regex::new(&re) {
                         Ok(re) => Node::RegexGroup(s, re, n),

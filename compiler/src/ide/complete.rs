@@ -718,6 +718,29 @@ impl Analysis {
         if scan.in_string_or_comment {
             return Vec::new();
         }
+        let before_colon = scan.prev.iter().rev().nth(1);
+        if qualifier.is_none()
+            && scan.prev.last() == Some(&Tok::Op(":"))
+            && text[..word_start].ends_with(':')
+            && before_colon.is_some_and(|t| matches!(t, Tok::Name(_) | Tok::RBracket | Tok::RParen))
+        {
+            // `span:` — a pseudo-class.
+            return builtins::PSEUDO_CLASSES
+                .iter()
+                .map(|(name, arg)| CompletionItem {
+                    label: name.to_string(),
+                    kind: CompletionKind::Keyword,
+                    detail: Some(match arg {
+                        Some(t) => format!(":{name}({})", t.name()),
+                        None => format!(":{name}"),
+                    }),
+                    documentation: None,
+                    insert_text: name.to_string(),
+                    range: pstart..offset,
+                    deprecated: false,
+                })
+                .collect();
+        }
         let mut cx = Ctx {
             a: self,
             m,

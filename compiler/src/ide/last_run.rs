@@ -99,7 +99,7 @@ impl LastRun {
 /// The artifact, indexed against one analysis's file names.
 #[derive(Debug)]
 pub(crate) struct Indexed {
-    pub run: LastRun,
+    pub run: std::sync::Arc<LastRun>,
     /// (file id, start, end) → index in `run.selectors`.
     pub by_range: HashMap<(u32, u32, u32), usize>,
     /// attribute name → index in `run.attributes`.
@@ -107,7 +107,7 @@ pub(crate) struct Indexed {
 }
 
 impl Indexed {
-    pub fn new(run: LastRun, root: &str, sources: &SourceMap) -> Self {
+    pub fn new(run: std::sync::Arc<LastRun>, root: &str, sources: &SourceMap) -> Self {
         let names: HashMap<&str, u32> = sources
             .iter()
             .map(|(id, f)| (f.name.as_str(), id.0))

@@ -263,6 +263,34 @@ impl Analysis {
     /// The definition of the name under the cursor (a definition's own name answers itself).
     pub fn definition(&self, file: FileId, offset: usize) -> Option<Definition> {
         let offset = self.clamp(file, offset);
+        // On an import's path: the imported module itself.
+        if let Some(m) = self.module_of.get(&file).map(|&m| self.c.program.module(m)) {
+            let o = offset as u32;
+            for item in &m.ast.items {
+                if let ItemKind::Import(imp) = &item.kind
+                    && imp.path_span.start <= o
+                    && o <= imp.path_span.end
+                    && let Some(&(target, _)) = m
+                        .imports
+                        .values()
+                        .find(|(_, idx)| m.ast.items.get(*idx).is_some_and(|i| i.span == item.span))
+                {
+                    let tm = self.c.program.module(target);
+                    let len = self.file_text(tm.file).len();
+                    return Some(Definition {
+                        origin: imp.path_span.range(),
+                        target: Location {
+                            file: tm.file,
+                            path: tm.name.clone(),
+                            range: 0..0,
+                        },
+                        full: 0..len,
+                        name: tm.name.clone(),
+                        kind: SymbolKind::Namespace,
+                    });
+                }
+            }
+        }
         let (origin, d) = match self.ref_at(file, offset) {
             Some((r, d)) if *d != usize::MAX => (r.span.range(), *d),
             _ => {
@@ -330,6 +358,10 @@ impl Analysis {
             .def_at_cursor(file, offset)
             .ok_or_else(|| "there is no name to rename here".to_string())?;
         self.renamable(d)?;
+        if self.defs[d].implicit && self.defs[d].span.range() == range {
+            // `import "std/http"`: the namespace `http` has no written name yet.
+            return Ok((range, self.defs[d].name.clone()));
+        }
         let text = self.file_text(file).get(range.clone()).unwrap_or("");
         Ok((range, text.to_string()))
     }

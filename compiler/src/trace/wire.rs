@@ -15,6 +15,8 @@ use crate::value::{MAX_VALUE_DEPTH, Value};
 
 type R<T> = Result<T, TraceError>;
 
+#[cold]
+#[inline(never)]
 fn bad(what: &str) -> TraceError {
     TraceError::Protobuf(what.to_string())
 }
@@ -38,13 +40,27 @@ impl<'b> Msg<'b> {
         Msg { buf, pos: 0 }
     }
 
+    /// A varint. Tags and most lengths fit one byte, so that case is kept inline and the
+    /// general loop is out of line.
+    #[inline(always)]
     fn varint(&mut self) -> R<u64> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(b as u64)
+            }
+            _ => self.varint_slow(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> R<u64> {
         let mut out = 0u64;
-        for shift in (0..70).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| bad("truncated varint"))?;
+        let mut shift = 0u32;
+        while shift < 70 {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(bad("truncated varint"));
+            };
             self.pos += 1;
             if shift == 63 && b > 1 {
                 return Err(bad("varint overflows 64 bits"));
@@ -53,22 +69,24 @@ impl<'b> Msg<'b> {
             if b < 0x80 {
                 return Ok(out);
             }
+            shift += 7;
         }
         Err(bad("varint too long"))
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> R<&'b [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| bad("truncated field"))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
+        // `pos <= len` always holds, so `len - pos` cannot underflow.
+        if n > self.buf.len() - self.pos {
+            return Err(bad("truncated field"));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
         Ok(s)
     }
 
     /// The next field, or `None` at the end of the message.
+    #[inline(always)]
     fn next(&mut self) -> R<Option<(u32, Val<'b>)>> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -246,6 +264,7 @@ struct Scratch<'b> {
     attr_fields: Vec<&'b [u8]>,
     event_fields: Vec<&'b [u8]>,
     link_fields: Vec<&'b [u8]>,
+    status_fields: Vec<&'b [u8]>,
     /// The key seen last at each attribute position: spans of one scope repeat their keys in the
     /// same order, so most keys are recognised by one comparison instead of a hash lookup.
     keys: Vec<(&'b [u8], KeyId)>,
@@ -261,7 +280,7 @@ fn span<'b>(
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name: &[u8] = &[];
     let (mut kind, mut start, mut end) = (0i32, 0u64, 0u64);
-    let mut statuses: Vec<&[u8]> = Vec::new();
+    scratch.status_fields.clear();
     scratch.attr_fields.clear();
     scratch.event_fields.clear();
     scratch.link_fields.clear();
@@ -280,7 +299,7 @@ fn span<'b>(
             6 => kind = varint_of("kind", v)? as i32,
             7 => start = fixed64_of("start_time_unix_nano", v)?,
             8 => end = fixed64_of("end_time_unix_nano", v)?,
-            15 => statuses.push(bytes_of("status", v)?),
+            15 => scratch.status_fields.push(bytes_of("status", v)?),
             _ => {}
         }
     }
@@ -291,7 +310,7 @@ fn span<'b>(
     let parent_span_id = t.parent_of(&span_id, parent);
     let (mut code, mut message) = (0i32, Cow::Borrowed(""));
     // A message field that occurs twice is merged, as protobuf says (and prost does).
-    for status in statuses {
+    for &status in &scratch.status_fields {
         let mut s = Msg::new(status);
         while let Some((f, v)) = s.next()? {
             match f {
