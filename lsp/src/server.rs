@@ -205,9 +205,7 @@ impl Backend {
             };
             (open, last_run)
         };
-        let snap =
-            crate::worker::run(move || compile_group(&group, &open, last_run.as_deref(), seq))
-                .await?;
+        let snap = crate::worker::run(move || compile_group(&group, &open, last_run, seq)).await?;
         Some(Arc::new(snap))
     }
 

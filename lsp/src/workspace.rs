@@ -229,7 +229,7 @@ impl SourceLoader for OverlayLoader<'_> {
 pub fn compile_group(
     group: &Group,
     open: &[OpenDoc],
-    last_run: Option<&LastRun>,
+    last_run: Option<Arc<LastRun>>,
     seq: u64,
 ) -> Snapshot {
     let base = group.base();
@@ -279,8 +279,9 @@ pub fn compile_group(
     let mut loader = OverlayLoader { base, open: &texts };
     let mut analysis = Analysis::new(compile::compile(root_sources, &mut loader, &options));
     if let (Group::Folder(_), Some(run)) = (group, last_run) {
-        // File names are relative to the folder, as `tbt run` in the folder writes them.
-        analysis.set_last_run(run.clone(), "");
+        // File names are relative to the folder, as `tbt run` in the folder writes them; the
+        // artifact is shared, not copied, by every compilation.
+        analysis.set_last_run(run, "");
     }
     let compilation = analysis.compilation();
     let mut uris = Vec::with_capacity(compilation.sources.len());
