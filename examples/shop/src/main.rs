@@ -91,6 +91,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let command = command.as_str();
+    // reqwest (the HTTP client, and the OTLP/HTTP exporter's) uses rustls without a default
+    // crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let ports = match Ports::from_env() {
         Ok(p) => p,
         Err(e) => {

@@ -218,9 +218,9 @@ pub async fn call(
     result
 }
 
-/// A plain HTTP client for calls between services (loopback, no TLS).
+/// A plain HTTP client for calls between services (loopback, no TLS; `main` installs the
+/// crypto provider reqwest needs).
 pub fn client() -> Result<reqwest::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
