@@ -139,7 +139,7 @@ pub async fn publish(
         vec![
             KeyValue::new("messaging.system", SYSTEM),
             KeyValue::new("messaging.operation.type", "send"),
-            KeyValue::new("messaging.operation.name", "publish"),
+            KeyValue::new("messaging.operation.name", "send"),
             KeyValue::new("messaging.destination.name", queue.to_owned()),
             KeyValue::new("server.address", broker.ip().to_string()),
             KeyValue::new("server.port", i64::from(broker.port())),
