@@ -226,3 +226,37 @@ fn is_duration(w: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && ["ns", "us", "µs", "ms", "s", "m", "h"].contains(&unit)
 }
+
+/// `cargo run -p tbt -- run examples/shop` gives tbt cargo's package variables; the services'
+/// own `cargo run` must not see them, or it rebuilds (build scripts watch them) on every run.
+#[test]
+fn processes_do_not_inherit_the_cargo_package_variables_of_tbt() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let suite = dir.path().join("env.tbt");
+    std::fs::write(
+        &suite,
+        r#"test environment {
+  trigger exec "sh" ["-c", "env"]
+  expect response {
+    exit_code == 0
+    stdout contains "TRACEPARENT="
+    stdout contains "KEPT=yes"
+    not (stdout contains "CARGO_MANIFEST_DIR=")
+    not (stdout contains "CARGO_PKG_NAME=")
+  }
+}
+"#,
+    )
+    .expect("write the suite");
+    let out = Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args(["--color", "never", "run"])
+        .arg(&suite)
+        .args(["--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0"])
+        .env("CARGO_MANIFEST_DIR", repo().join("runtime"))
+        .env("CARGO_PKG_NAME", "tbt")
+        .env("KEPT", "yes")
+        .output()
+        .expect("tbt runs");
+    let text = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
