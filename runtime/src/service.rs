@@ -485,6 +485,9 @@ impl Supervisor {
             return Err(spawn_error("no program given".to_owned()));
         }
         let mut command = Command::new(&spec.program);
+        for var in cargo_package_vars() {
+            command.env_remove(var);
+        }
         command
             .args(&spec.args)
             .envs(otel.vars(&spec.name))
@@ -753,4 +756,33 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// The variables cargo sets for a binary it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …) when tbt
+/// itself was started by `cargo run`/`cargo test`. They describe tbt's package, not the services
+/// and processes tbt starts, and a `cargo run` among those would see them as a changed environment
+/// and rebuild (build scripts watch them), so they are not passed on.
+pub fn cargo_package_vars() -> Vec<std::ffi::OsString> {
+    const EXACT: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    if std::env::var_os("CARGO_PKG_NAME").is_none() {
+        return Vec::new();
+    }
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.to_str().is_some_and(|k| {
+                k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_BIN_EXE_") || EXACT.contains(&k)
+            })
+        })
+        .collect()
 }

@@ -89,6 +89,9 @@ pub(super) async fn fire(
         });
     }
     let mut command = Command::new(&spec.program);
+    for var in crate::service::cargo_package_vars() {
+        command.env_remove(var);
+    }
     command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
