@@ -139,10 +139,16 @@ fn request_failed(message: String) -> Error {
 }
 
 impl Backend {
-    /// The compilation of `uri` and the offset of `pos` in it.
-    pub(crate) async fn at(&self, uri: &Uri, pos: lsp::Position) -> Option<At> {
+    /// The compilation of the document `uri` and its file in it.
+    pub(crate) async fn compiled(&self, uri: &Uri) -> Option<(Arc<Snapshot>, FileId)> {
         let snap = self.snapshot_for(uri).await?;
         let file = snap.file_of(uri)?;
+        Some((snap, file))
+    }
+
+    /// The compilation of `uri` and the offset of `pos` in it.
+    pub(crate) async fn at(&self, uri: &Uri, pos: lsp::Position) -> Option<At> {
+        let (snap, file) = self.compiled(uri).await?;
         let offset = snap.offset(file, pos)?;
         Some(At { snap, file, offset })
     }
@@ -248,10 +254,7 @@ impl Backend {
         params: lsp::DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
         let uri = &params.text_document.uri;
-        let Some(snap) = self.snapshot_for(uri).await else {
-            return Ok(None);
-        };
-        let Some(file) = snap.file_of(uri) else {
+        let Some((snap, file)) = self.compiled(uri).await else {
             return Ok(None);
         };
         fn convert(
@@ -416,10 +419,7 @@ impl Backend {
         params: lsp::SemanticTokensParams,
     ) -> Result<Option<SemanticTokensResult>> {
         let uri = &params.text_document.uri;
-        let Some(snap) = self.snapshot_for(uri).await else {
-            return Ok(None);
-        };
-        let Some(file) = snap.file_of(uri) else {
+        let Some((snap, file)) = self.compiled(uri).await else {
             return Ok(None);
         };
         let Some(lines) = snap.lines.get(file.0 as usize) else {
@@ -469,10 +469,7 @@ impl Backend {
         params: lsp::FoldingRangeParams,
     ) -> Result<Option<Vec<FoldingRange>>> {
         let uri = &params.text_document.uri;
-        let Some(snap) = self.snapshot_for(uri).await else {
-            return Ok(None);
-        };
-        let Some(file) = snap.file_of(uri) else {
+        let Some((snap, file)) = self.compiled(uri).await else {
             return Ok(None);
         };
         let Some(lines) = snap.lines.get(file.0 as usize) else {

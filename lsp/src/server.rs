@@ -641,10 +641,7 @@ impl LanguageServer for Backend {
         let Some(path) = uri_path(uri) else {
             return Ok(None);
         };
-        let Some(snap) = self.snapshot_for(uri).await else {
-            return Ok(None);
-        };
-        let Some(file) = snap.file_of(uri) else {
+        let Some((snap, file)) = self.compiled(uri).await else {
             return Ok(None);
         };
         let path = path.to_string_lossy().into_owned();

@@ -350,11 +350,14 @@ async fn capture<R: AsyncRead + Unpin>(
     let mut pending: Vec<u8> = Vec::new();
     let mut cut = false;
     let mut chunk = vec![0u8; 8 * 1024];
-    let check = |text: &[u8]| {
-        if let Some((needle, found)) = &needle
-            && !*found.borrow()
-            && String::from_utf8_lossy(text).contains(needle.as_str())
-        {
+    // Whether `text` holds the readiness needle (not yet signalled).
+    let hit = |text: &[u8]| {
+        needle.as_ref().is_some_and(|(needle, found)| {
+            !*found.borrow() && String::from_utf8_lossy(text).contains(needle.as_str())
+        })
+    };
+    let signal = || {
+        if let Some((_, found)) = &needle {
             found.send_replace(true);
         }
     };
@@ -385,9 +388,13 @@ async fn capture<R: AsyncRead + Unpin>(
                 cut = true;
             }
             pending.extend_from_slice(&body[..body.len().min(room)]);
-            check(&pending);
+            let ready = hit(&pending);
             if ends {
+                // The line is in the log before anyone woken by readiness reads the log.
                 finish(&mut pending, &mut cut);
+            }
+            if ready {
+                signal();
             }
         }
     }
