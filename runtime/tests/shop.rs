@@ -33,23 +33,9 @@ fn shop_binary() -> &'static Path {
             .args(["build", "-q", "-p", "shop"]);
         // What cargo sets for this test process describes the tbt package; build scripts that
         // watch these variables (ring's watches CARGO_MANIFEST_DIR) would rebuild for nothing.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("CARGO_PKG_")
-                || key.starts_with("CARGO_BIN_EXE_")
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_MANIFEST_LINKS",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "CARGO_RUSTC_CURRENT_DIR",
-                ]
-                .contains(&key.as_ref())
-            {
-                build.env_remove(key.as_ref());
-            }
+        // The same list tbt drops for the services it starts.
+        for key in tbt::service::cargo_package_vars() {
+            build.env_remove(key);
         }
         if dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
