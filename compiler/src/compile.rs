@@ -175,9 +175,7 @@ pub fn compile(
 
 /// Parses files on all cores; file `i` gets `FileId(i)`.
 fn parse_parallel(files: &[(String, Vec<u8>)]) -> Vec<(String, parser::Parsed)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
+    let threads = crate::cores().min(files.len().max(1));
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
     if threads <= 1 || total < 256 * 1024 {
         return files
@@ -197,7 +195,7 @@ fn parse_parallel(files: &[(String, Vec<u8>)]) -> Vec<(String, parser::Parsed)> 
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some((_, b)) = files.get(i) else { break };
-                        out.push((i, parser::parse_bytes(FileId(i as u32), b)));
+                        out.push((i, parser::parse_bytes_sequential(FileId(i as u32), b)));
                     }
                     out
                 })

@@ -666,6 +666,8 @@ pub struct Lexer<'src> {
     pending: Option<(Token<'src>, std::ops::Range<usize>)>,
     /// Every comment, in order.
     pub comments: Vec<Comment>,
+    /// The end (in the file) of the last token emitted that is not a line end or `;`.
+    last_token_end: usize,
 }
 
 /// How many operators one expression may chain before the rest of it is cut off (TBT0006); this
@@ -694,6 +696,7 @@ impl<'src> Lexer<'src> {
             can_end: false,
             pending: None,
             comments: Vec::new(),
+            last_token_end: 0,
         }
     }
 
@@ -710,6 +713,22 @@ impl<'src> Lexer<'src> {
         lexer.outer_depth = depth;
         lexer.ops = ops;
         lexer
+    }
+
+    /// Is the lexer as it starts: no bracket open, nothing read ahead or being skipped, the last
+    /// token a line end (or none)? Text lexed from here on lexes as it would on its own.
+    pub fn at_rest(&self) -> bool {
+        self.brackets.is_empty()
+            && self.pending.is_none()
+            && !self.skip_operand
+            && self.ops == 0
+            && !self.can_end
+    }
+
+    /// The end (in the file) of the last token emitted that is not a line end or `;` (0 when
+    /// none was).
+    pub fn last_token_end(&self) -> usize {
+        self.last_token_end
     }
 
     /// The diagnostics found so far.
@@ -912,6 +931,7 @@ impl<'src> Iterator for Lexer<'src> {
             let start = self.inner.span().end;
             let end = self.skip_operand(start);
             self.can_end = true;
+            self.last_token_end = end + base;
             return Some(Ok((start + base, Token::TooDeep, end + base)));
         }
         loop {
@@ -952,6 +972,7 @@ impl<'src> Iterator for Lexer<'src> {
                     if self.depth() >= MAX_NESTING {
                         let end = self.skip_too_deep(r.start, r.end) + base;
                         self.can_end = true;
+                        self.last_token_end = end;
                         return Some(Ok((start, Token::TooDeep, end)));
                     }
                     let bracket = tok.symbol().as_bytes()[0];
@@ -1012,6 +1033,9 @@ impl<'src> Iterator for Lexer<'src> {
                 _ => {}
             }
             self.can_end = tok.can_end_statement();
+            if !matches!(tok, Token::Semi) {
+                self.last_token_end = end;
+            }
             return Some(Ok((start, tok, end)));
         }
     }

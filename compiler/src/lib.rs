@@ -31,3 +31,10 @@ pub use codespan_reporting::term as codespan_term;
 pub mod bindings;
 pub mod format;
 pub mod ide;
+
+/// The number of threads worth running at once (cached: the standard library reads cgroup files
+/// each time it is asked).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

@@ -40,38 +40,217 @@ pub struct Parsed {
 
 /// Parses one file. Never fails and never panics: syntax errors become diagnostics and `Error`
 /// nodes.
+///
+/// A large file is cut at item boundaries and its pieces are parsed on several threads (see
+/// [`parse_in_pieces`]); the result is the same as parsing it in one go.
 pub fn parse(file: FileId, src: &str) -> Parsed {
-    let mut ctx = Ctx::new(file);
-    report_nul_bytes(&mut ctx, src.as_bytes(), 0);
+    let pieces = src.len() / PIECE_MIN_BYTES;
+    parse_in_pieces(file, src, pieces.min(crate::cores()))
+}
+
+/// Parses one file on the current thread only.
+pub fn parse_sequential(file: FileId, src: &str) -> Parsed {
+    parse_in_pieces(file, src, 1)
+}
+
+/// The smallest piece worth a thread of its own: a thread costs tens of microseconds, a
+/// kilobyte of source about as much to parse.
+const PIECE_MIN_BYTES: usize = 32 * 1024;
+
+/// Parses `src` cut into at most `pieces` pieces, each on a thread of its own.
+///
+/// A piece starts at a line holding a top-level keyword (`test`, `matcher`, `let`, …) after an
+/// empty line. Parsing a piece alone gives the same items as parsing it after the text before it
+/// when the piece before it ended cleanly: its lexer has no bracket, operator or string open, and
+/// its parser finished its last item with nothing but separators after it and no error at or
+/// after that item's end. The first piece that does not end cleanly is parsed again together
+/// with everything after it, so the result never depends on the cut (a property test compares
+/// it with the one-piece parse on random edits).
+#[doc(hidden)]
+pub fn parse_in_pieces(file: FileId, src: &str, pieces: usize) -> Parsed {
+    let mut nul = Ctx::new(file);
+    report_nul_bytes(&mut nul, src.as_bytes(), 0);
     // A byte-order mark is not content.
     let start = if src.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
     } else {
         0
     };
-    let mut lexer = Lexer::new(file, &src[start..], start);
-    let items = match grammar::FileParser::new().parse(&mut ctx, &mut lexer) {
-        Ok(items) => items,
-        Err(e) => {
-            ctx.parse_error(e);
-            Vec::new()
+    let bounds = cut_points(src, start, pieces);
+    let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let mut done: Vec<Piece> = if ranges.len() == 1 {
+        vec![parse_piece(file, src, start, src.len())]
+    } else {
+        std::thread::scope(|s| {
+            let others: Vec<_> = ranges[1..]
+                .iter()
+                .map(|&(a, b)| s.spawn(move || parse_piece(file, src, a, b)))
+                .collect();
+            let mut done = vec![parse_piece(file, src, ranges[0].0, ranges[0].1)];
+            // A piece whose thread panicked (a parser bug) is parsed again below, where the
+            // panic surfaces on this thread.
+            done.extend(others.into_iter().map_while(|h| h.join().ok()));
+            done
+        })
+    };
+    // Keep the pieces up to the first one that does not end cleanly; parse the rest in one go.
+    let keep = done
+        .iter()
+        .zip(&ranges)
+        .take(ranges.len() - 1)
+        .take_while(|(p, r)| p.ends_cleanly(r.1))
+        .count();
+    if keep + 1 < ranges.len() || done.len() < ranges.len() {
+        done.truncate(keep);
+        done.push(parse_piece(file, src, ranges[keep].0, src.len()));
+    }
+    // The parser gave up on some piece (recovery impossible): the one-piece parse gives up on
+    // the whole file, so do the same.
+    if done.len() > 1 && done.iter().any(|p| p.failed) {
+        done = vec![parse_piece(file, src, start, src.len())];
+    }
+    let mut diagnostics = nul.diagnostics;
+    let mut items = Vec::new();
+    let mut comments = Vec::new();
+    let mut lexer_diagnostics = Vec::new();
+    for p in done {
+        if !p.failed {
+            items.extend(p.items);
         }
-    };
-    ctx.diagnostics.extend(lexer.take_diagnostics());
-    let mut parsed = File {
-        items,
-        comments: std::mem::take(&mut lexer.comments),
-    };
+        diagnostics.extend(p.diagnostics);
+        comments.extend(p.comments);
+        lexer_diagnostics.extend(p.lexer_diagnostics);
+    }
+    diagnostics.extend(lexer_diagnostics);
+    let mut parsed = File { items, comments };
     attach_docs(&mut parsed, src);
     Parsed {
         file: parsed,
-        diagnostics: finish(ctx.diagnostics),
+        diagnostics: finish(diagnostics),
+    }
+}
+
+/// One piece of a file, parsed alone.
+struct Piece {
+    items: Vec<Item>,
+    /// The parser gave up (its error is among `diagnostics`).
+    failed: bool,
+    diagnostics: Vec<Diagnostic>,
+    lexer_diagnostics: Vec<Diagnostic>,
+    comments: Vec<Comment>,
+    /// The lexer ended as it starts: nothing open, the last token a line end (or none).
+    lexer_at_rest: bool,
+    /// The end of the last token that is not a separator (the piece's start when none).
+    last_token_end: usize,
+}
+
+impl Piece {
+    /// Would the text after this piece (which ends at `end`) parse the same alone as after it?
+    fn ends_cleanly(&self, end: usize) -> bool {
+        if self.failed || !self.lexer_at_rest {
+            return false;
+        }
+        // An unterminated string or over-deep brackets: the lexer looks for their end past the
+        // end of the piece when it lexes the whole file. Only invalid characters stay local.
+        if self
+            .lexer_diagnostics
+            .iter()
+            .any(|d| d.code != Code::InvalidToken)
+        {
+            return false;
+        }
+        let Some(last) = self.items.last() else {
+            return self.diagnostics.is_empty() && self.lexer_diagnostics.is_empty();
+        };
+        let last_end = last.span.end as usize;
+        // Errors at the end of the piece mean the parser wanted more.
+        let early = |d: &Diagnostic| (d.span().end as usize) < last_end;
+        !matches!(last.kind, ItemKind::Error)
+            && last_end == self.last_token_end
+            && last_end < end
+            && self.diagnostics.iter().all(early)
+            && self.lexer_diagnostics.iter().all(early)
+    }
+}
+
+fn parse_piece(file: FileId, src: &str, start: usize, end: usize) -> Piece {
+    let mut ctx = Ctx::new(file);
+    let mut lexer = Lexer::new(file, &src[start..end], start);
+    let result = grammar::FileParser::new().parse(&mut ctx, &mut lexer);
+    let (items, failed) = match result {
+        Ok(items) => (items, false),
+        Err(e) => {
+            ctx.parse_error(e);
+            (Vec::new(), true)
+        }
+    };
+    Piece {
+        items,
+        failed,
+        diagnostics: ctx.diagnostics,
+        lexer_diagnostics: lexer.take_diagnostics(),
+        lexer_at_rest: lexer.at_rest(),
+        comments: std::mem::take(&mut lexer.comments),
+        last_token_end: lexer.last_token_end().max(start),
+    }
+}
+
+/// Where to cut `src[start..]` into at most `pieces` pieces of similar size: the piece bounds,
+/// from `start` to `src.len()`. A cut is at the start of a line that begins with a top-level
+/// keyword and follows an empty line.
+fn cut_points(src: &str, start: usize, pieces: usize) -> Vec<usize> {
+    let mut bounds = vec![start];
+    let len = src.len() - start;
+    for i in 1..pieces.max(1) {
+        let target = start + len * i / pieces;
+        let from = target.max(*bounds.last().unwrap_or(&start));
+        let Some(cut) = next_cut(src, from) else {
+            break;
+        };
+        bounds.push(cut);
+    }
+    bounds.push(src.len());
+    bounds
+}
+
+/// The first cut point at or after `from`.
+fn next_cut(src: &str, from: usize) -> Option<usize> {
+    const KEYWORDS: [&str; 6] = [
+        "test ", "matcher ", "let ", "secret ", "service ", "import ",
+    ];
+    let bytes = src.as_bytes();
+    let mut at = from;
+    loop {
+        let cut = at + src.get(at..)?.find('\n')? + 1;
+        let before = &bytes[..cut - 1];
+        let after_empty_line = before.ends_with(b"\n") || before.ends_with(b"\n\r");
+        if after_empty_line
+            && KEYWORDS
+                .iter()
+                .any(|k| bytes[cut..].starts_with(k.as_bytes()))
+        {
+            return Some(cut);
+        }
+        at = cut;
     }
 }
 
 /// Parses bytes that may not be UTF-8. Returns the text the spans refer to (invalid sequences
 /// replaced by U+FFFD) and the result; the first invalid byte is reported as TBT0007.
 pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (String, Parsed) {
+    parse_bytes_with(file, bytes, parse)
+}
+
+/// [`parse_bytes`] on the current thread only (for callers that parse files in parallel).
+pub fn parse_bytes_sequential(file: FileId, bytes: &[u8]) -> (String, Parsed) {
+    parse_bytes_with(file, bytes, parse_sequential)
+}
+
+fn parse_bytes_with(
+    file: FileId,
+    bytes: &[u8],
+    parse: fn(FileId, &str) -> Parsed,
+) -> (String, Parsed) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (text.to_string(), parse(file, text)),
         Err(e) => {

@@ -1,5 +1,6 @@
-//! Properties: no input makes the parser panic or report a span outside the input, and generated
-//! valid expressions parse without diagnostics.
+//! Properties: no input makes the parser panic or report a span outside the input, generated
+//! valid expressions parse without diagnostics, and a file parsed in pieces on several threads
+//! gives exactly the one-piece result.
 
 use proptest::prelude::*;
 use tbt_compiler::FileId;
@@ -160,6 +161,71 @@ fn expr() -> impl Strategy<Value = String> {
             inner.clone().prop_map(|a| format!("\"${{{a}}}\"")),
         ]
     })
+}
+
+/// Real suites: what the pieces of a large file look like.
+const SUITES: &[&str] = &[
+    include_str!("../../examples/shop/shop.tbt"),
+    include_str!("../../examples/shop/orders.tbt"),
+    include_str!("../../examples/shop/payments.tbt"),
+    include_str!("../../examples/shop/services.tbt"),
+    include_str!("../../examples/shop/performance.tbt"),
+    include_str!("../../examples/shop-failing/n_plus_one.tbt"),
+    include_str!("../../stdlib/http.tbt"),
+    include_str!("../../stdlib/db.tbt"),
+];
+
+/// Real suites one after another, then edited at random: token soup inserted, text deleted or
+/// duplicated, line ends made CRLF. Edits land anywhere, also inside strings and brackets, so
+/// pieces often end inside an unclosed construct.
+fn edited_suite() -> impl Strategy<Value = String> {
+    let edit = (
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        0..4u8,
+        token_soup(),
+    );
+    (
+        prop::collection::vec(prop::sample::select(SUITES), 1..5),
+        prop::collection::vec(edit, 0..4),
+    )
+        .prop_map(|(parts, edits)| {
+            let mut s = parts.join("\n");
+            for (at, len, kind, soup) in edits {
+                let floor = |s: &str, mut i: usize| {
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                };
+                let a = floor(&s, at.index(s.len() + 1));
+                let b = floor(&s, (a + len.index(200)).min(s.len()));
+                match kind {
+                    0 => s.insert_str(a, &soup),
+                    1 => s.replace_range(a..b, ""),
+                    2 => {
+                        let copy = s[a..b].to_string();
+                        s.insert_str(b, &copy);
+                    }
+                    _ => s = s.replace('\n', "\r\n"),
+                }
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(debug_assertions) { 64 } else { 1000 })
+    ))]
+
+    #[test]
+    fn parsing_in_pieces_equals_parsing_in_one(src in edited_suite(), pieces in 2..9usize) {
+        let whole = parser::parse_in_pieces(FileId(0), &src, 1);
+        let cut = parser::parse_in_pieces(FileId(0), &src, pieces);
+        prop_assert!(cut == whole, "{pieces} pieces differ on {src:?}");
+    }
 }
 
 proptest! {
