@@ -19,6 +19,39 @@ use crate::semconv;
 use crate::span::{SourceMap, Span};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
+
+/// A process-wide memo of a pure function of a string, for what the checker computes again on
+/// every compilation of an edited suite (the language server compiles on each edit).
+type Memo<V> = LazyLock<Mutex<HashMap<String, V>>>;
+
+/// Each regular expression's compile error (`None`: it compiles). Compiling one costs
+/// microseconds to milliseconds; a suite repeats the same few.
+static REGEX_ERRORS: Memo<Option<String>> = LazyLock::new(Default::default);
+
+/// The nearest semantic-convention attribute name to each unknown one.
+static CLOSEST: Memo<Option<&'static str>> = LazyLock::new(Default::default);
+
+/// `f(key)`, remembered in `memo` (which forgets everything when it holds too many keys, so its
+/// memory stays bounded whatever the input).
+fn memo<V: Clone>(memo: &Memo<V>, key: &str, f: impl FnOnce(&str) -> V) -> V {
+    const MAX_KEYS: usize = 4096;
+    let lock = || {
+        memo.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(v) = lock().get(key) {
+        return v.clone();
+    }
+    // Computed without the lock: other threads may check at the same time.
+    let v = f(key);
+    let mut m = lock();
+    if m.len() >= MAX_KEYS {
+        m.clear();
+    }
+    m.insert(key.to_string(), v.clone());
+    v
+}
 
 /// When, inside its step, a value is needed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -197,7 +230,6 @@ pub struct Checker<'a> {
     let_types: HashMap<(ModuleId, usize), Ty>,
     let_in_progress: HashSet<(ModuleId, usize)>,
     deps: Vec<Dep>,
-    closest_cache: HashMap<String, Option<&'static str>>,
     index: Index,
 }
 
@@ -213,7 +245,6 @@ impl<'a> Checker<'a> {
             let_types: HashMap::new(),
             let_in_progress: HashSet::new(),
             deps: Vec::new(),
-            closest_cache: HashMap::new(),
             index: Index::default(),
         }
     }
@@ -1797,10 +1828,9 @@ impl<'a> Checker<'a> {
                 );
                 return Ty::Any;
             }
-            let closest = *self
-                .closest_cache
-                .entry(dotted.to_string())
-                .or_insert_with(|| reg.closest(dotted).map(|a| a.name.as_str()));
+            let closest = memo(&CLOSEST, dotted, |d| {
+                reg.closest(d).map(|a| a.name.as_str())
+            });
             if let Some(c) = closest {
                 self.diags.push(
                     Diagnostic::new(
@@ -2276,11 +2306,15 @@ impl<'a> Checker<'a> {
     }
 
     fn validate_regex(&mut self, e: &Expr) {
+        let error = |s: &str| {
+            regex::Regex::new(s).err().map(|err| {
+                let msg = err.to_string();
+                msg.lines().last().unwrap_or("invalid").trim().to_string()
+            })
+        };
         if let Some(s) = plain_string(e)
-            && let Err(err) = regex::Regex::new(&s)
+            && let Some(last) = memo(&REGEX_ERRORS, &s, error)
         {
-            let msg = err.to_string();
-            let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
             self.diags.push(
                 Diagnostic::new(Code::InvalidRegex, e.span, "invalid regular expression")
                     .with_label(last)
