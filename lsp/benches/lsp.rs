@@ -54,6 +54,18 @@ fn stats(name: &str, mut d: Vec<Duration>, target: Option<Duration>) {
     );
 }
 
+/// The number of items of a completion response, and whether it is marked incomplete (answered
+/// from the analysis of an older text).
+fn completion_items(r: &serde_json::Value) -> (usize, bool) {
+    match r.as_array() {
+        Some(items) => (items.len(), false),
+        None => (
+            r["items"].as_array().map_or(0, Vec::len),
+            r["isIncomplete"] == true,
+        ),
+    }
+}
+
 fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -120,18 +132,16 @@ async fn bench() {
     );
     c.shutdown().await;
 
-    // Completion: default debounce, so the request finds the edit not yet compiled.
-    let mut c = Client::start(
-        ws.path(),
-        tbt_lsp::DEFAULT_DIAGNOSTIC_DELAY.as_millis() as u64,
-    )
-    .await;
+    // Completion: default settings (debounce, completion wait), so the request finds the edit
+    // not yet compiled.
+    let mut c = Client::start_with(ws.path(), json!({})).await;
     let u = c.open(name, &text).await;
     let _ = c.diagnostics_at(&u, 1).await;
     let mut version = 1;
     let mut after_edit = Vec::new();
     let mut unchanged = Vec::new();
     let mut items = 0;
+    let mut previous = 0;
     let at_line = edit_pos["line"].as_u64().unwrap();
     for i in 0..RUNS {
         version += 1;
@@ -152,12 +162,19 @@ async fn bench() {
         let t = Instant::now();
         let r = c.call("textDocument/completion", params.clone()).await;
         after_edit.push(t.elapsed());
-        items = r.as_array().map_or(0, Vec::len);
+        let (n, from_previous) = completion_items(&r);
+        items = n;
+        previous += usize::from(from_previous);
         let t = Instant::now();
         let _ = c.call("textDocument/completion", params).await;
         unchanged.push(t.elapsed());
     }
     println!("completion items at `expect http.`: {items}");
+    println!(
+        "completions after an edit answered from the previous analysis (the new one not ready \
+         within {} ms): {previous} of {RUNS}",
+        tbt_lsp::COMPLETION_WAIT.as_millis()
+    );
     stats(
         "completion right after an edit",
         after_edit,
@@ -178,6 +195,7 @@ async fn bench() {
     let doc = tbt_lsp::OpenDoc {
         uri: uri(&ws.path().join(name)).parse().unwrap(),
         version: 1,
+        index: std::sync::Arc::new(tbt_lsp::position::LineIndex::new(&text)),
         text: std::sync::Arc::new(text.clone()),
     };
     let group = tbt_lsp::Group::Folder(ws.path().to_path_buf());
@@ -240,17 +258,30 @@ async fn process_memory(bin: &str, ws: &std::path::Path, name: &str, text: &str)
     .await;
     write_message(&mut w, &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": u, "languageId": "tbt", "version": 1, "text": text}}})).await;
     let line = text[..text.len() / 2].matches('\n').count() as u64;
+    let mut times = Vec::new();
+    let mut previous = 0;
     for v in 2..(2 + RUNS as i64) {
         let end = if v % 2 == 0 { line } else { line + 1 };
         let change = json!({"range": {"start": {"line": line, "character": 0}, "end": {"line": end, "character": 0}}, "text": "    expect http.\n"});
         write_message(&mut w, &json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": u, "version": v}, "contentChanges": [change]}})).await;
-        call(
+        let t = Instant::now();
+        let r = call(
             &mut w,
             "textDocument/completion",
             json!({"textDocument": {"uri": u}, "position": {"line": line, "character": 16}}),
         )
         .await;
+        times.push(t.elapsed());
+        let (n, from_previous) = completion_items(&r["result"]);
+        assert!(n > 0, "no completion items: {r}");
+        previous += usize::from(from_previous);
     }
+    stats(
+        "`tbt lsp` process: completion after an edit",
+        times,
+        Some(Duration::from_millis(20)),
+    );
+    println!("  of which answered from the previous analysis: {previous} of {RUNS}");
     // A last request after the debounce has passed, so the last diagnostics run is counted.
     tokio::time::sleep(tbt_lsp::DEFAULT_DIAGNOSTIC_DELAY * 2).await;
     call(

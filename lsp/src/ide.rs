@@ -125,6 +125,76 @@ pub fn semantic_tokens_legend() -> SemanticTokensLegend {
     }
 }
 
+/// The completion response for `items` of `file`. `current` is the document's text and line
+/// index when the items come from an analysis of an older text: their ranges are offsets of
+/// `current`, and the list is marked incomplete so the editor asks again as the user types.
+fn completion_list(
+    snap: &Snapshot,
+    file: FileId,
+    items: Vec<ide::CompletionItem>,
+    current: Option<(&str, &crate::position::LineIndex)>,
+) -> CompletionResponse {
+    let items = items
+        .into_iter()
+        .filter_map(|c| {
+            let range = match current {
+                Some((text, lines)) => lines.range(text, c.range.start, c.range.end),
+                None => snap.lsp_range(file, c.range)?,
+            };
+            Some(lsp::CompletionItem {
+                label: c.label,
+                kind: Some(completion_kind(c.kind)),
+                detail: c.detail,
+                documentation: c
+                    .documentation
+                    .map(|d| Documentation::MarkupContent(markdown(d))),
+                tags: c.deprecated.then(|| vec![CompletionItemTag::DEPRECATED]),
+                text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                    range,
+                    new_text: c.insert_text,
+                })),
+                ..lsp::CompletionItem::default()
+            })
+        })
+        .collect();
+    if current.is_some() {
+        CompletionResponse::List(lsp::CompletionList {
+            is_incomplete: true,
+            items,
+        })
+    } else {
+        CompletionResponse::Array(items)
+    }
+}
+
+/// The offset in `old` of the place at `offset` in `new`, where `new` is `old` edited in one
+/// region (the part both share at the start and at the end): unchanged before the region,
+/// shifted after it, and the region's start inside it.
+pub(crate) fn offset_before_edit(old: &str, new: &str, offset: usize) -> usize {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mapped = if offset <= prefix {
+        offset
+    } else if offset >= b.len() - suffix {
+        offset - (b.len() - suffix) + (a.len() - suffix)
+    } else {
+        prefix
+    };
+    let mut mapped = mapped.min(old.len());
+    while !old.is_char_boundary(mapped) {
+        mapped -= 1;
+    }
+    mapped
+}
+
 /// UTF-16 length of a text.
 fn utf16_len(s: &str) -> u32 {
     s.chars().map(char::len_utf16).sum::<usize>() as u32
@@ -336,32 +406,29 @@ impl Backend {
         params: lsp::CompletionParams,
     ) -> Result<Option<CompletionResponse>> {
         let p = params.text_document_position;
-        let Some(at) = self.at(&p.text_document.uri, p.position).await else {
+        let uri = &p.text_document.uri;
+        let (snap, fresh) = self.snapshot_for_completion(uri).await;
+        let Some(snap) = snap else {
             return Ok(None);
         };
-        let items = at
-            .analysis()
-            .completions(at.file, at.offset)
-            .into_iter()
-            .filter_map(|c| {
-                let range = at.snap.lsp_range(at.file, c.range)?;
-                Some(lsp::CompletionItem {
-                    label: c.label,
-                    kind: Some(completion_kind(c.kind)),
-                    detail: c.detail,
-                    documentation: c
-                        .documentation
-                        .map(|d| Documentation::MarkupContent(markdown(d))),
-                    tags: c.deprecated.then(|| vec![CompletionItemTag::DEPRECATED]),
-                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                        range,
-                        new_text: c.insert_text,
-                    })),
-                    ..lsp::CompletionItem::default()
-                })
-            })
-            .collect();
-        Ok(Some(CompletionResponse::Array(items)))
+        let Some(file) = snap.file_of(uri) else {
+            return Ok(None);
+        };
+        let doc = self.document(uri).filter(|_| !fresh);
+        let Some(doc) = doc else {
+            let Some(offset) = snap.offset(file, p.position) else {
+                return Ok(None);
+            };
+            let items = snap.analysis.completions(file, offset);
+            return Ok(Some(completion_list(&snap, file, items, None)));
+        };
+        // The text changed since this analysis: what the cursor is in comes from the current
+        // text, the names in scope from the analysis at the same place in the text it saw.
+        let offset = doc.index.offset(&doc.text, p.position);
+        let scope = offset_before_edit(snap.analysis.file_text(file), &doc.text, offset);
+        let items = snap.analysis.completions_in(file, &doc.text, offset, scope);
+        let current = Some((doc.text.as_str(), &*doc.index));
+        Ok(Some(completion_list(&snap, file, items, current)))
     }
 
     pub(crate) async fn hover_impl(&self, params: lsp::HoverParams) -> Result<Option<lsp::Hover>> {
@@ -510,5 +577,32 @@ impl Backend {
             });
         }
         Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::offset_before_edit;
+
+    #[test]
+    fn offsets_map_across_one_edited_region() {
+        let old = "let a = 1\nlet b = 2\n";
+        let new = "let a = 1\n# é\nlet b = 2\n";
+        // Before the edit: unchanged.
+        assert_eq!(offset_before_edit(old, new, 4), 4);
+        // After it: shifted back by the inserted length.
+        let b_new = new.find("let b").unwrap();
+        assert_eq!(
+            offset_before_edit(old, new, b_new),
+            old.find("let b").unwrap()
+        );
+        // Inside it: where it starts in the old text.
+        let inside = new.find('é').unwrap();
+        assert_eq!(offset_before_edit(old, new, inside), 10);
+        // Deletions, and offsets past the end, stay on char boundaries inside the old text.
+        assert_eq!(offset_before_edit(new, old, old.len()), new.len());
+        assert_eq!(offset_before_edit("é", "", 0), 0);
+        assert_eq!(offset_before_edit("aé", "aéb", 3), 3);
     }
 }

@@ -17,7 +17,7 @@ mod worker;
 mod workspace;
 
 pub use convert::{SOURCE, to_lsp_diagnostic};
-pub use server::{Backend, DEFAULT_DIAGNOSTIC_DELAY, RUN_TEST_COMMAND};
+pub use server::{Backend, COMPLETION_WAIT, DEFAULT_DIAGNOSTIC_DELAY, RUN_TEST_COMMAND};
 pub use workspace::{
     Group, OpenDoc, Snapshot, compile_group, find_suite_files, parse_check_section,
 };

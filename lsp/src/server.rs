@@ -25,18 +25,26 @@ pub const RUN_TEST_COMMAND: &str = "tbt.runTest";
 /// The default quiet time after an edit before diagnostics are computed.
 pub const DEFAULT_DIAGNOSTIC_DELAY: Duration = Duration::from_millis(150);
 
+/// How long a completion waits for the compilation of the current text before it answers from
+/// the previous one (marked incomplete, so the editor asks again as the user types): completion
+/// stays within its latency budget on suites too large to compile that fast.
+pub const COMPLETION_WAIT: Duration = Duration::from_millis(12);
+
 /// What the client set in `initializationOptions`.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct InitOptions {
     /// Quiet time after the last edit before diagnostics are computed, in milliseconds.
     diagnostic_delay_ms: u64,
+    /// How long a completion waits for the compilation of the current text, in milliseconds.
+    completion_wait_ms: u64,
 }
 
 impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
             diagnostic_delay_ms: DEFAULT_DIAGNOSTIC_DELAY.as_millis() as u64,
+            completion_wait_ms: COMPLETION_WAIT.as_millis() as u64,
         }
     }
 }
@@ -69,6 +77,8 @@ struct State {
     /// The last-run artifact of each workspace folder that has one.
     last_runs: HashMap<PathBuf, Arc<LastRun>>,
     delay: Duration,
+    /// How long a completion waits for the current compilation.
+    completion_wait: Duration,
     /// `tbt.toml` problems already shown (each once).
     config_errors_shown: HashSet<String>,
     dynamic_watch: bool,
@@ -117,6 +127,7 @@ impl Backend {
                 client,
                 state: Mutex::new(State {
                     delay: DEFAULT_DIAGNOSTIC_DELAY,
+                    completion_wait: COMPLETION_WAIT,
                     ..State::default()
                 }),
                 publisher: tx,
@@ -197,6 +208,7 @@ impl Backend {
                     uri: uri.clone(),
                     version: d.version,
                     text: d.text.clone(),
+                    index: d.index.clone(),
                 })
                 .collect();
             let last_run = match &group {
@@ -207,6 +219,35 @@ impl Backend {
         };
         let snap = crate::worker::run(move || compile_group(&group, &open, last_run, seq)).await?;
         Some(Arc::new(snap))
+    }
+
+    /// The compilation holding `uri` for completion, and whether it is of the current text:
+    /// the current one when it is ready within the completion wait ([`COMPLETION_WAIT`] unless the
+    /// client set `completionWaitMs`), otherwise the latest one
+    /// that holds the document (the compilation goes on and serves the next requests). Waits
+    /// for the current one when there is no other.
+    pub(crate) async fn snapshot_for_completion(&self, uri: &Uri) -> (Option<Arc<Snapshot>>, bool) {
+        let (group, wait) = {
+            let st = self.state();
+            (Group::of(uri, &st.folders), st.completion_wait)
+        };
+        let this = self.clone();
+        let g = group.clone();
+        // A task of its own, so the compilation is not dropped when the wait below ends.
+        let mut current = tokio::spawn(async move { this.snapshot_of_group(g).await });
+        if let Ok(done) = tokio::time::timeout(wait, &mut current).await {
+            return (done.ok().flatten(), true);
+        }
+        let latest = self
+            .state()
+            .snapshots
+            .get(&group)
+            .filter(|s| s.file_of(uri).is_some())
+            .cloned();
+        match latest {
+            Some(s) => (Some(s), false),
+            None => (current.await.ok().flatten(), true),
+        }
     }
 
     /// The compilation holding `uri`.
@@ -422,6 +463,7 @@ impl LanguageServer for Backend {
         {
             let mut st = self.state();
             st.delay = Duration::from_millis(options.diagnostic_delay_ms);
+            st.completion_wait = Duration::from_millis(options.completion_wait_ms);
             st.folders = folder_paths(&params);
             st.dynamic_watch = dynamic_watch;
         }

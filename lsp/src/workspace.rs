@@ -71,6 +71,8 @@ pub struct OpenDoc {
     pub version: i32,
     /// The text compiled.
     pub text: Arc<String>,
+    /// Line starts of `text` (shared with the document).
+    pub index: Arc<LineIndex>,
 }
 
 /// A finished compilation and how its files map back to documents.
@@ -84,7 +86,7 @@ pub struct Snapshot {
     /// copies written to a cache directory (see [`std_module_uri`]); `None` when that failed.
     pub uris: Vec<Option<Uri>>,
     /// Line indexes of each file of the source map.
-    pub lines: Vec<LineIndex>,
+    pub lines: Vec<Arc<LineIndex>>,
     /// The open documents that went in, with the versions compiled.
     pub versions: HashMap<Uri, i32>,
     /// The edit counter of the server when this compilation started.
@@ -294,7 +296,11 @@ pub fn compile_group(
         .map(|m| m.name.as_str())
         .collect();
     for (_, file) in compilation.sources.iter() {
-        lines.push(LineIndex::new(&file.text));
+        let open = open_by_name
+            .get(&file.name)
+            .filter(|d| d.text.as_str() == file.text);
+        // An open document's line index is the document's own (no second pass over its text).
+        lines.push(open.map_or_else(|| Arc::new(LineIndex::new(&file.text)), |d| d.index.clone()));
         let uri = if let Some(d) = open_by_name.get(&file.name) {
             Some(d.uri.clone())
         } else if std_names.contains(file.name.as_str()) {

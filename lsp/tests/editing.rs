@@ -38,6 +38,51 @@ async fn complete(c: &mut Client, u: &str, version: i64, text: &str, at: &Value)
     .await
 }
 
+/// With no time to wait for the compilation of an edited text, completion answers from the
+/// previous analysis: the context from the new text, names in scope from the old analysis at
+/// the same place, ranges in the new text, and the list marked incomplete. Once the new text is
+/// compiled, answers are complete again and see the new names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_answers_from_the_previous_analysis_while_compiling() {
+    let ws = workspace(&[]);
+    let mut c = Client::start_with(
+        ws.path(),
+        json!({"diagnosticDelayMs": 0, "completionWaitMs": 0}),
+    )
+    .await;
+    let u = c.open("suite.tbt", SUITE).await;
+    c.diagnostics_at(&u, 1).await;
+    // A new let at the top (shifting every line) and a half-typed name in the first step.
+    let text = SUITE
+        .replacen("let base", "let basis = 2\nlet base", 1)
+        .replacen("    expect no slow(2s)\n", "    expect no slow(ba\n", 1);
+    let off = text.find("slow(ba").unwrap() + "slow(ba".len();
+    let at = offset_pos(&text, off);
+    let r = complete(&mut c, &u, 2, &text, &at).await;
+    assert_eq!(r["isIncomplete"], true, "{r}");
+    let items = &r["items"];
+    let ls = labels(items);
+    // `base` is in scope in the analysis of the old text; `basis` is not in it yet.
+    assert!(ls.contains(&"base".to_string()), "{ls:?}");
+    assert!(!ls.contains(&"basis".to_string()), "{ls:?}");
+    for i in items.as_array().unwrap() {
+        let range = &i["textEdit"]["range"];
+        assert_eq!(range["end"], at, "{i}");
+        assert_eq!(range["start"], offset_pos(&text, off - 2), "{i}");
+    }
+    // After the new text is compiled: a complete answer that knows `basis`.
+    c.diagnostics_at(&u, 2).await;
+    let r = c
+        .call(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": u}, "position": at}),
+        )
+        .await;
+    let ls = labels(&r);
+    assert!(ls.contains(&"basis".to_string()), "{ls:?}");
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completion_in_context() {
     let (_ws, mut c, u) = open_suite(&[]).await;

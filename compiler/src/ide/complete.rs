@@ -368,7 +368,8 @@ fn interpolation_at(text: &str, start: usize, end: usize, offset: usize) -> Opti
 struct Ctx<'a> {
     a: &'a Analysis,
     m: &'a Module,
-    offset: usize,
+    /// Where names in scope are looked up: the cursor in the text the analysis saw.
+    scope: usize,
     range: Range<usize>,
     partial: &'a str,
     out: Vec<CompletionItem>,
@@ -468,7 +469,7 @@ impl Ctx<'_> {
     fn names(&mut self, matchers: bool) {
         let a = self.a;
         let m = self.m;
-        let o = self.offset as u32;
+        let o = self.scope as u32;
         for (i, item) in m.ast.items.iter().enumerate() {
             match &item.kind {
                 ItemKind::Let(l) => {
@@ -696,10 +697,28 @@ impl Analysis {
     /// after the last `.`); long lists (attributes) are already filtered by that prefix.
     pub fn completions(&self, file: FileId, offset: usize) -> Vec<CompletionItem> {
         let offset = self.clamp(file, offset);
+        self.completions_in(file, self.file_text(file), offset, offset)
+    }
+
+    /// Completions at `offset` of `text`, a newer text of `file` than the one this analysis saw
+    /// (the editor's, while the analysis of it is still being built): what the cursor is in
+    /// comes from `text`, the names in scope from this analysis at `scope`, the same place in
+    /// the text it saw. Ranges are offsets of `text`.
+    pub fn completions_in(
+        &self,
+        file: FileId,
+        text: &str,
+        offset: usize,
+        scope: usize,
+    ) -> Vec<CompletionItem> {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let scope = self.clamp(file, scope);
         let Some(m) = self.module_of.get(&file).map(|&m| self.c.program.module(m)) else {
             return Vec::new();
         };
-        let text = self.file_text(file);
         let word_start = text[..offset]
             .char_indices()
             .rev()
@@ -744,7 +763,7 @@ impl Analysis {
         let mut cx = Ctx {
             a: self,
             m,
-            offset,
+            scope,
             range: pstart..offset,
             partial,
             out: Vec::new(),
@@ -887,7 +906,7 @@ impl Analysis {
             [Tok::Kw("after"), ..] => {
                 if matches!(prev, Some(Tok::Kw("after")) | Some(Tok::Op(","))) {
                     let p = &self.c.program;
-                    let o = offset as u32;
+                    let o = scope as u32;
                     for t in &p.tests {
                         if !(t.module == m.id && t.span.start <= o && o <= t.span.end) {
                             cx.push(t.name.clone(), CompletionKind::Test, t.title.clone(), None);
@@ -1020,7 +1039,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        let o = self.offset as u32;
+        let o = self.scope as u32;
         let here = p
             .tests
             .iter()

@@ -77,7 +77,18 @@ pub fn uri(path: &Path) -> String {
 impl Client {
     /// Starts a server, initialises it with `root` as the workspace folder and the diagnostic
     /// delay `delay_ms`.
+    /// A server on `root` with diagnostics after `delay_ms` and completion that always waits for
+    /// the compilation of the current text (so tests do not depend on how fast it compiles).
     pub async fn start(root: &Path, delay_ms: u64) -> Client {
+        Client::start_with(
+            root,
+            json!({"diagnosticDelayMs": delay_ms, "completionWaitMs": 3_600_000}),
+        )
+        .await
+    }
+
+    /// A server on `root` with these `initializationOptions`.
+    pub async fn start_with(root: &Path, options: Value) -> Client {
         let (client_io, server_io) = tokio::io::duplex(1 << 20);
         let (server_read, server_write) = tokio::io::split(server_io);
         let server = tokio::spawn(tbt_lsp::serve(server_read, server_write));
@@ -127,7 +138,7 @@ impl Client {
                     "processId": null,
                     "rootUri": uri(root),
                     "workspaceFolders": [{"uri": uri(root), "name": "ws"}],
-                    "initializationOptions": {"diagnosticDelayMs": delay_ms},
+                    "initializationOptions": options,
                     "capabilities": {
                         "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}},
                         "textDocument": {"publishDiagnostics": {"versionSupport": true}}
