@@ -82,9 +82,15 @@ pub fn parse_in_pieces(file: FileId, src: &str, pieces: usize) -> Parsed {
         vec![parse_piece(file, src, start, src.len())]
     } else {
         std::thread::scope(|s| {
+            // A thread that cannot be started stops the spawning; its pieces are parsed below.
             let others: Vec<_> = ranges[1..]
                 .iter()
-                .map(|&(a, b)| s.spawn(move || parse_piece(file, src, a, b)))
+                .map_while(|&(a, b)| {
+                    std::thread::Builder::new()
+                        .name("tbt-parse".into())
+                        .spawn_scoped(s, move || parse_piece(file, src, a, b))
+                        .ok()
+                })
                 .collect();
             let mut done = vec![parse_piece(file, src, ranges[0].0, ranges[0].1)];
             // A piece whose thread panicked (a parser bug) is parsed again below, where the
