@@ -1572,21 +1572,33 @@ impl<'a> Checker<'a> {
                 && let Some(text) = s.as_plain()
             {
                 let values: Vec<&str> = attr.values.iter().filter_map(|v| v.as_str()).collect();
-                if !values.is_empty() && !values.contains(&text.as_str()) {
-                    let mut d = Diagnostic::new(
-                        Code::ConstantComparison,
-                        lit.span,
-                        format!("`{text}` is not a value of `{dotted}`"),
-                    )
-                    .with_secondary(p.span, "an enum attribute")
-                    .with_note(format!("its values: {}", values.join(", ")));
-                    if let Some(c) = did_you_mean(&text, values.iter().copied()) {
-                        d = d.with_help(format!("did you mean `\"{c}\"`?")).with_fix(
+                // The conventions let instrumentations use values of their own for most enums
+                // (`messaging.system = "shopq"`): only a near miss of a listed value, a typo
+                // or the wrong case, is reported.
+                let near = || {
+                    values
+                        .iter()
+                        .copied()
+                        .find(|v| v.eq_ignore_ascii_case(&text))
+                        .or_else(|| did_you_mean(&text, values.iter().copied()))
+                };
+                if !values.contains(&text.as_str())
+                    && let Some(c) = near()
+                {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::ConstantComparison,
+                            lit.span,
+                            format!("`{text}` is not a value of `{dotted}`"),
+                        )
+                        .with_secondary(p.span, "an enum attribute")
+                        .with_note(format!("its values: {}", values.join(", ")))
+                        .with_help(format!("did you mean `\"{c}\"`?"))
+                        .with_fix(
                             format!("replace with `\"{c}\"`"),
                             vec![(lit.span, format!("\"{c}\""))],
-                        );
-                    }
-                    self.diags.push(d);
+                        ),
+                    );
                 }
             }
         }
