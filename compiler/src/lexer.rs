@@ -696,7 +696,7 @@ impl<'src> Lexer<'src> {
             can_end: false,
             pending: None,
             comments: Vec::new(),
-            last_token_end: 0,
+            last_token_end: base,
         }
     }
 
@@ -725,8 +725,8 @@ impl<'src> Lexer<'src> {
             && !self.can_end
     }
 
-    /// The end (in the file) of the last token emitted that is not a line end or `;` (0 when
-    /// none was).
+    /// The end (in the file) of the last token emitted that is not a line end or `;` (the start
+    /// of the text when none was).
     pub fn last_token_end(&self) -> usize {
         self.last_token_end
     }

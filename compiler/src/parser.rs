@@ -197,7 +197,7 @@ fn parse_piece(file: FileId, src: &str, start: usize, end: usize) -> Piece {
         lexer_diagnostics: lexer.take_diagnostics(),
         lexer_at_rest: lexer.at_rest(),
         comments: std::mem::take(&mut lexer.comments),
-        last_token_end: lexer.last_token_end().max(start),
+        last_token_end: lexer.last_token_end(),
     }
 }
 

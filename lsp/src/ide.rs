@@ -188,11 +188,7 @@ pub(crate) fn offset_before_edit(old: &str, new: &str, offset: usize) -> usize {
     } else {
         prefix
     };
-    let mut mapped = mapped.min(old.len());
-    while !old.is_char_boundary(mapped) {
-        mapped -= 1;
-    }
-    mapped
+    old.floor_char_boundary(mapped)
 }
 
 /// UTF-16 length of a text.

@@ -711,10 +711,7 @@ impl Analysis {
         offset: usize,
         scope: usize,
     ) -> Vec<CompletionItem> {
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
+        let offset = text.floor_char_boundary(offset);
         let scope = self.clamp(file, scope);
         let Some(m) = self.module_of.get(&file).map(|&m| self.c.program.module(m)) else {
             return Vec::new();

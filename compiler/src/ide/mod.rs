@@ -212,12 +212,7 @@ impl Analysis {
 
     /// `offset` clamped to the text and moved back to a character boundary.
     pub(crate) fn clamp(&self, file: FileId, offset: usize) -> usize {
-        let text = self.file_text(file);
-        let mut o = offset.min(text.len());
-        while !text.is_char_boundary(o) {
-            o -= 1;
-        }
-        o
+        self.file_text(file).floor_char_boundary(offset)
     }
 
     pub(crate) fn location(&self, span: Span) -> Location {
