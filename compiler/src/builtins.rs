@@ -419,39 +419,6 @@ pub const PSEUDO_CLASSES: &[(&str, Option<Ty>)] = &[
     ("has", Some(Ty::Spans)),
 ];
 
-/// The trigger kinds.
-pub const TRIGGER_KINDS: &[&str] = &["http", "grpc", "exec", "trace"];
-
-/// Option lines allowed in each trigger kind's block: (name, takes a key before `=`).
-pub fn trigger_options(kind: &str) -> &'static [(&'static str, bool)] {
-    match kind {
-        "http" => &[
-            ("header", true),
-            ("query", true),
-            ("json", false),
-            ("body", false),
-            ("timeout", false),
-            ("insecure", false),
-            ("ca_cert", false),
-        ],
-        "grpc" => &[
-            ("proto", false),
-            ("import_path", false),
-            ("message", false),
-            ("metadata", true),
-            ("timeout", false),
-            ("insecure", false),
-        ],
-        "exec" => &[
-            ("env", true),
-            ("cwd", false),
-            ("stdin", false),
-            ("timeout", false),
-        ],
-        _ => &[],
-    }
-}
-
 /// Directives allowed in a `service` block.
 pub const SERVICE_DIRECTIVES: &[&str] = &["run", "env", "cwd", "ready"];
 

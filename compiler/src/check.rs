@@ -17,6 +17,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::program::{CaptureSource, ModuleId, Origin, Program};
 use crate::semconv;
 use crate::span::{SourceMap, Span};
+use crate::trigger;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
@@ -428,7 +429,13 @@ impl<'a> Checker<'a> {
                     );
                     self.no_value(d);
                 }
-                "env" => self.keyed(d, &mut sc, "env NAME = \"value\"", true),
+                "env" => self.keyed(
+                    d,
+                    &mut sc,
+                    "env NAME = \"value\"",
+                    true,
+                    &[Ty::Str, Ty::Int, Ty::Float, Ty::Bool],
+                ),
                 "cwd" => {
                     self.positional(d, &mut sc, &[Ty::Str], 1, "cwd \"path\"");
                     self.no_value(d);
@@ -662,14 +669,14 @@ impl<'a> Checker<'a> {
 
     fn check_trigger(&mut self, t: &ast::Trigger, stmt_span: Span, sc: &mut Scope) {
         let kind = t.kind.name.as_str();
-        if !builtins::TRIGGER_KINDS.contains(&kind) {
+        let Some(spec) = trigger::kind(kind) else {
             let mut d = Diagnostic::new(
                 Code::UnknownTrigger,
                 t.kind.span,
                 format!("unknown trigger `{kind}`"),
             )
             .with_note("triggers are `http`, `grpc`, `exec` and `trace`");
-            if let Some(s) = did_you_mean(kind, builtins::TRIGGER_KINDS.iter().copied()) {
+            if let Some(s) = did_you_mean(kind, trigger::kind_names()) {
                 d = d.with_help(format!("did you mean `{s}`?")).with_fix(
                     format!("replace with `{s}`"),
                     vec![(t.kind.span, s.to_string())],
@@ -680,13 +687,8 @@ impl<'a> Checker<'a> {
                 self.expr(a, sc, Ctx::Value);
             }
             return;
-        }
-        let usage = match kind {
-            "http" => "trigger http METHOD \"url\" { … }",
-            "grpc" => "trigger grpc \"package.Service/Method\" at \"http://host:port\" { … }",
-            "exec" => "trigger exec \"program\" [\"arg\", …] { … }",
-            _ => "trigger trace \"<32 hex digits>\"",
         };
+        let usage = spec.usage;
         match kind {
             "http" => {
                 if t.args.len() != 2 {
@@ -862,16 +864,18 @@ impl<'a> Checker<'a> {
                 .with_help(format!("write `{usage}`")),
             );
         }
-        let allowed = builtins::trigger_options(kind);
+        let allowed = spec.options;
         for d in &t.options {
             if d.error {
                 continue;
             }
             let name = d.name.name.as_str();
-            match allowed.iter().find(|(n, _)| *n == name) {
-                Some((_, true)) => self.keyed(d, sc, "NAME \"key\" = value", name == "env"),
-                Some((_, false)) => {
-                    if name == "timeout" {
+            match allowed.iter().find(|o| o.name == name) {
+                Some(o) if o.keyed => {
+                    self.keyed(d, sc, "NAME \"key\" = value", name == "env", o.types)
+                }
+                Some(o) => {
+                    if o.types == [Ty::Duration] {
                         for a in &d.args {
                             let t = self.expr(a, sc, Ctx::Value);
                             self.expect_duration(a, t);
@@ -881,29 +885,15 @@ impl<'a> Checker<'a> {
                                 Diagnostic::new(
                                     Code::InvalidArguments,
                                     d.span,
-                                    "`timeout` takes one duration",
+                                    format!("`{name}` takes one duration"),
                                 )
-                                .with_help("e.g. `timeout 5s`"),
+                                .with_help(format!("e.g. `{name} 5s`")),
                             );
                         }
                         self.no_value(d);
                         continue;
                     }
-                    let expected: &[Ty] = match name {
-                        "timeout" => &[Ty::Duration],
-                        "json" | "message" => &[
-                            Ty::Object,
-                            Ty::List,
-                            Ty::Str,
-                            Ty::Int,
-                            Ty::Float,
-                            Ty::Bool,
-                            Ty::Null,
-                        ],
-                        "insecure" => &[Ty::Bool],
-                        _ => &[Ty::Str],
-                    };
-                    self.positional(d, sc, expected, 1, &format!("{name} VALUE"));
+                    self.positional(d, sc, o.types, 1, &format!("{name} VALUE"));
                     self.no_value(d);
                 }
                 None => {
@@ -912,7 +902,7 @@ impl<'a> Checker<'a> {
                         d.name.span,
                         format!("`{name}` is not an option of `trigger {kind}`"),
                     );
-                    let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+                    let names: Vec<&str> = allowed.iter().map(|o| o.name).collect();
                     if let Some(s) = did_you_mean(name, names.iter().copied()) {
                         diag = diag.with_help(format!("did you mean `{s}`?")).with_fix(
                             format!("replace with `{s}`"),
@@ -937,7 +927,14 @@ impl<'a> Checker<'a> {
     }
 
     /// `NAME key = value` (header, query, metadata, env).
-    fn keyed(&mut self, d: &ast::Directive, sc: &mut Scope, usage: &str, env_key: bool) {
+    fn keyed(
+        &mut self,
+        d: &ast::Directive,
+        sc: &mut Scope,
+        usage: &str,
+        env_key: bool,
+        types: &[Ty],
+    ) {
         match d.args.as_slice() {
             [k] => {
                 let is_name = env_key && single_name(k).is_some();
@@ -958,7 +955,7 @@ impl<'a> Checker<'a> {
         match &d.value {
             Some(v) => {
                 let ty = self.expr(v, sc, Ctx::Value);
-                self.expect_ty(v, ty, &[Ty::Str, Ty::Int, Ty::Float, Ty::Bool], "the value");
+                self.expect_ty(v, ty, types, "the value");
             }
             None => self.diags.push(
                 Diagnostic::new(

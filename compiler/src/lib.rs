@@ -27,6 +27,7 @@ pub mod program;
 pub mod render;
 pub mod semconv;
 pub mod stdlib;
+pub mod trigger;
 pub use codespan_reporting::term as codespan_term;
 pub mod bindings;
 pub mod format;

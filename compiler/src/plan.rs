@@ -1,17 +1,26 @@
-//! Lowering a checked program to a [`Plan`]: a petgraph DAG of triggers, trace waits and
-//! assertion groups.
+//! Lowering a checked program to a [`Plan`]: the compiler↔runtime contract. A petgraph DAG of
+//! triggers, response assertions and trace nodes, plus, per step, everything the runtime needs to
+//! run it ([`StepPlan`]: the `let`s in scope order, the typed trigger call, timeout and settle,
+//! the expectations) and the suite's services ([`ServicePlan`]). The runtime evaluates the
+//! payloads' leaves and runs; it never reads the syntax tree.
 //!
-//! Per step: `trigger → wait → assert(trace)`, and `trigger → assert(response)` for expectations
-//! on the response. A step's trigger waits for the previous step's *trigger* (steps are a
-//! transaction) and for the nodes producing the captures it reads — not for the previous step's
-//! trace wait — so trace collection overlaps the next request wherever data allows. `after T`
+//! Per step: `trigger → trace` (the trace node waits for the step's trace and evaluates its trace
+//! expectations on every arrival until they are decided), and `trigger → assert(response)` for
+//! expectations on the response. A step's trigger waits for the previous step's *trigger* (steps
+//! are a transaction) and for the nodes producing the captures it reads — not for the previous
+//! step's trace — so trace collection overlaps the next request wherever data allows. `after T`
 //! waits for every final node of test T. Every node maps back to its source span.
+//!
+//! Scoping lives here only: a step sees its test's `let`s (when the test has steps) and then its
+//! own, each in the order written; the last `timeout` / `settle` written (test level, then step)
+//! wins.
 
-use crate::ast::{ExpectKind, StmtKind};
+use crate::ast::{self, ExpectKind, StmtKind};
 use crate::check::{Dep, DepKind, Phase};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::program::{CaptureSource, Program};
-use crate::span::Span;
+use crate::span::{FileId, SourceMap, Span};
+use crate::trigger::{Leaf, Pair, TriggerCall};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -25,18 +34,186 @@ use std::fmt::Write as _;
 pub enum NodeKind {
     /// Fire the step's trigger (with a fresh trace context).
     Trigger,
-    /// Wait until the step's trace has settled (or its timeout).
-    TraceWait,
     /// Evaluate the step's expectations on the response.
     AssertResponse {
-        /// Indices of the `expect` statements in the step body.
-        expects: Vec<usize>,
+        /// How many (the step's [`StepPlan::response`]).
+        expectations: usize,
     },
-    /// Evaluate the step's expectations on the trace.
-    AssertTrace {
-        /// Indices of the `expect` statements in the step body.
-        expects: Vec<usize>,
+    /// Follow the step's trace as it arrives and evaluate its trace expectations on each arrival,
+    /// until they are decided or the step's timeout.
+    Trace {
+        /// How many (the step's [`StepPlan::trace`]).
+        expectations: usize,
     },
+}
+
+/// One `expect` of a step, as the evaluator takes it.
+#[derive(Clone, Debug)]
+pub struct ExpectPlan {
+    /// The whole `expect` statement.
+    pub span: Span,
+    expect: ast::Expect,
+}
+
+impl ExpectPlan {
+    /// The evaluator's view of it.
+    pub fn as_expectation(&self) -> crate::eval::Expectation<'_> {
+        crate::eval::Expectation {
+            span: self.span,
+            expect: &self.expect,
+        }
+    }
+}
+
+/// Everything the runtime needs to run one step.
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    /// `test.step` (or `test`).
+    pub label: String,
+    /// The file the step is written in (relative paths in trigger options resolve against its
+    /// directory).
+    pub file: FileId,
+    /// The `let`s the step sees, in evaluation order (test level first when the test has steps).
+    pub lets: Vec<(String, Leaf)>,
+    /// The trigger; `None` only for a step without one (the checker reports it).
+    pub trigger: Option<TriggerCall>,
+    /// The trigger statement (or the step, without one).
+    pub trigger_span: Span,
+    /// `timeout` (the last one written), else the run's default.
+    pub timeout: Option<Leaf>,
+    /// `settle` (the last one written), else the run's default.
+    pub settle: Option<Leaf>,
+    /// Expectations on the response.
+    pub response: Vec<ExpectPlan>,
+    /// Expectations on the trace.
+    pub trace: Vec<ExpectPlan>,
+}
+
+impl StepPlan {
+    /// The response expectations for the evaluator.
+    pub fn response_expectations(&self) -> Vec<crate::eval::Expectation<'_>> {
+        self.response
+            .iter()
+            .map(ExpectPlan::as_expectation)
+            .collect()
+    }
+
+    /// The trace expectations for the evaluator.
+    pub fn trace_expectations(&self) -> Vec<crate::eval::Expectation<'_>> {
+        self.trace.iter().map(ExpectPlan::as_expectation).collect()
+    }
+}
+
+/// A readiness probe of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    /// `ready http "url"`: a 2xx answer.
+    Http,
+    /// `ready tcp "host:port"`: a connection.
+    Tcp,
+    /// `ready log "text"`: a line of output containing it.
+    Log,
+}
+
+/// `ready PROBE "target" [within D]`.
+#[derive(Clone, Debug)]
+pub struct ReadyPlan {
+    /// The probe.
+    pub probe: Probe,
+    /// Its target.
+    pub target: Leaf,
+    /// `within`, else the runtime's default.
+    pub within: Option<Leaf>,
+}
+
+/// A `service` the run starts, with its directives as leaves to evaluate in its module's scope.
+#[derive(Clone, Debug)]
+pub struct ServicePlan {
+    /// Its name.
+    pub name: String,
+    /// The module it is written in (the scope of its leaves).
+    pub module: crate::program::ModuleId,
+    /// Its file (relative paths resolve against its directory).
+    pub file: FileId,
+    /// `run "program"`.
+    pub program: Leaf,
+    /// `run "program" [args]`.
+    pub args: Option<Leaf>,
+    /// `env NAME = value` lines.
+    pub env: Vec<Pair>,
+    /// `cwd`.
+    pub cwd: Option<Leaf>,
+    /// `ready`.
+    pub ready: Option<ReadyPlan>,
+}
+
+impl ServicePlan {
+    /// The plan of a checked `service` item; `None` when it is not well formed (no `run`).
+    pub fn from_checked(
+        s: &ast::Service,
+        module: crate::program::ModuleId,
+        file: FileId,
+    ) -> Option<ServicePlan> {
+        let mut plan = ServicePlan {
+            name: s.name.name.clone(),
+            module,
+            file,
+            program: Leaf::new(
+                s.body
+                    .iter()
+                    .find(|d| d.name.name == "run" && !d.error)?
+                    .args
+                    .first()?,
+            ),
+            args: None,
+            env: Vec::new(),
+            cwd: None,
+            ready: None,
+        };
+        for d in s.body.iter().filter(|d| !d.error) {
+            match d.name.name.as_str() {
+                "run" => {
+                    plan.program = Leaf::new(d.args.first()?);
+                    plan.args = d.args.get(1).map(Leaf::new);
+                }
+                "env" => {
+                    let key = match d.args.first()? {
+                        ast::Expr {
+                            kind: ast::ExprKind::Path(p),
+                            ..
+                        } if p.segments.len() == 1 => {
+                            crate::trigger::Key::Name(p.segments[0].name.clone())
+                        }
+                        k => crate::trigger::Key::Expr(Leaf::new(k)),
+                    };
+                    plan.env.push(Pair {
+                        key,
+                        value: Leaf::new(d.value.as_ref()?),
+                    });
+                }
+                "cwd" => plan.cwd = d.args.first().map(Leaf::new),
+                "ready" => {
+                    let probe = match d.args.first().map(|a| &a.kind) {
+                        Some(ast::ExprKind::Path(p)) => match p.dotted().as_str() {
+                            "http" => Probe::Http,
+                            "tcp" => Probe::Tcp,
+                            "log" => Probe::Log,
+                            _ => return None,
+                        },
+                        _ => return None,
+                    };
+                    plan.ready = Some(ReadyPlan {
+                        probe,
+                        target: Leaf::new(d.args.get(1)?),
+                        within: d.within.as_ref().map(Leaf::new),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(plan)
+    }
 }
 
 /// One node of the plan.
@@ -78,6 +255,17 @@ pub enum Edge {
 pub struct Plan {
     /// The DAG. Edges point from a prerequisite to what waits for it.
     pub graph: DiGraph<Node, Edge>,
+    /// Per test, per step: what the step runs.
+    pub steps: Vec<Vec<StepPlan>>,
+    /// The services of the root modules, in module then source order.
+    pub services: Vec<ServicePlan>,
+}
+
+impl Plan {
+    /// What step `step` of test `test` runs.
+    pub fn step(&self, test: usize, step: usize) -> &StepPlan {
+        &self.steps[test][step]
+    }
 }
 
 /// Reports every cycle between tests (through `after` or captures). Returns true when there is none.
@@ -143,68 +331,110 @@ pub fn check_cycles(program: &Program, deps: &[Dep], diags: &mut Vec<Diagnostic>
     ok
 }
 
+/// The step's payload: lets in scope order, trigger call, timing, expectations.
+fn step_plan(program: &Program, ti: usize, si: usize) -> StepPlan {
+    let test = &program.tests[ti];
+    let step = &test.steps[si];
+    let body = program.step_body(ti, si);
+    let has_steps = program
+        .test_ast(ti)
+        .is_some_and(|t| t.body.iter().any(|s| matches!(s.kind, StmtKind::Step(_))));
+    let outer: &[ast::Stmt] = if has_steps {
+        program.test_body(ti)
+    } else {
+        &[]
+    };
+    let mut plan = StepPlan {
+        label: test.step_label(si),
+        file: program.module(test.module).file,
+        lets: Vec::new(),
+        trigger: None,
+        trigger_span: step.span,
+        timeout: None,
+        settle: None,
+        response: Vec::new(),
+        trace: Vec::new(),
+    };
+    for stmt in outer.iter().chain(body) {
+        match &stmt.kind {
+            StmtKind::Let(l) => plan.lets.push((l.name.name.clone(), Leaf::new(&l.value))),
+            StmtKind::Timeout(e) => plan.timeout = Some(Leaf::new(e)),
+            StmtKind::Settle(e) => plan.settle = Some(Leaf::new(e)),
+            _ => {}
+        }
+    }
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::Trigger(t) if plan.trigger.is_none() => {
+                plan.trigger = TriggerCall::from_checked(t);
+                plan.trigger_span = stmt.span;
+            }
+            StmtKind::Expect(e) => {
+                let item = ExpectPlan {
+                    span: stmt.span,
+                    expect: e.clone(),
+                };
+                match e.kind {
+                    ExpectKind::Response(_) => plan.response.push(item),
+                    _ => plan.trace.push(item),
+                }
+            }
+            _ => {}
+        }
+    }
+    plan
+}
+
 /// Lowers a checked, acyclic program.
 pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
     let mut g: DiGraph<Node, Edge> = DiGraph::new();
-    // Per (test, step): trigger, wait, response assert, trace assert.
+    let mut steps = Vec::with_capacity(program.tests.len());
+    // Per (test, step): trigger, response assert, trace.
     let mut index: HashMap<(usize, usize), StepNodes> = HashMap::new();
     for (ti, test) in program.tests.iter().enumerate() {
         let mut prev_trigger: Option<NodeIndex> = None;
-        for (si, step) in test.steps.iter().enumerate() {
-            let body = program.step_body(ti, si);
-            let label = test.step_label(si);
-            let trigger_span = step
-                .trigger
-                .and_then(|i| body.get(i))
-                .map_or(step.span, |s| s.span);
-            let mut resp = Vec::new();
-            let mut trace = Vec::new();
-            for (i, s) in body.iter().enumerate() {
-                if let StmtKind::Expect(e) = &s.kind {
-                    match e.kind {
-                        ExpectKind::Response(_) => resp.push(i),
-                        _ => trace.push(i),
-                    }
-                }
-            }
+        let mut test_steps = Vec::with_capacity(test.steps.len());
+        for si in 0..test.steps.len() {
+            let plan = step_plan(program, ti, si);
             let node = |kind: NodeKind, span: Span| Node {
                 kind,
                 test: ti,
                 step: si,
-                label: label.clone(),
+                label: plan.label.clone(),
                 span,
             };
-            let trigger = g.add_node(node(NodeKind::Trigger, trigger_span));
+            let trigger = g.add_node(node(NodeKind::Trigger, plan.trigger_span));
             if let Some(p) = prev_trigger {
                 g.add_edge(p, trigger, Edge::Sequence);
             }
             prev_trigger = Some(trigger);
-            let response = (!resp.is_empty()).then(|| {
-                let span = body[resp[0]].span;
-                let n = g.add_node(node(NodeKind::AssertResponse { expects: resp }, span));
+            let response = plan.response.first().map(|first| {
+                let kind = NodeKind::AssertResponse {
+                    expectations: plan.response.len(),
+                };
+                let n = g.add_node(node(kind, first.span));
                 g.add_edge(trigger, n, Edge::Step);
                 n
             });
-            let (wait, trace_assert) = if trace.is_empty() {
-                (None, None)
-            } else {
-                let span = body[trace[0]].span;
-                let w = g.add_node(node(NodeKind::TraceWait, step.span));
-                g.add_edge(trigger, w, Edge::Step);
-                let a = g.add_node(node(NodeKind::AssertTrace { expects: trace }, span));
-                g.add_edge(w, a, Edge::Step);
-                (Some(w), Some(a))
-            };
+            let trace = plan.trace.first().map(|first| {
+                let kind = NodeKind::Trace {
+                    expectations: plan.trace.len(),
+                };
+                let n = g.add_node(node(kind, first.span));
+                g.add_edge(trigger, n, Edge::Step);
+                n
+            });
             index.insert(
                 (ti, si),
                 StepNodes {
                     trigger,
                     response,
-                    trace: trace_assert,
-                    wait,
+                    trace,
                 },
             );
+            test_steps.push(plan);
         }
+        steps.push(test_steps);
     }
     // Data and `after` edges.
     let mut added: HashMap<(NodeIndex, NodeIndex), ()> = HashMap::new();
@@ -266,15 +496,30 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
             }
         }
     }
-    Plan { graph: g }
+    let services = program
+        .modules
+        .iter()
+        .filter(|m| m.origin == crate::program::Origin::Root)
+        .flat_map(|m| {
+            m.services
+                .iter()
+                .filter_map(|&i| match &m.ast.items.get(i)?.kind {
+                    ast::ItemKind::Service(s) => ServicePlan::from_checked(s, m.id, m.file),
+                    _ => None,
+                })
+        })
+        .collect();
+    Plan {
+        graph: g,
+        steps,
+        services,
+    }
 }
 
 struct StepNodes {
     trigger: NodeIndex,
     response: Option<NodeIndex>,
     trace: Option<NodeIndex>,
-    #[allow(dead_code)]
-    wait: Option<NodeIndex>,
 }
 
 impl Plan {
@@ -284,8 +529,9 @@ impl Plan {
             .unwrap_or_else(|_| self.graph.node_indices().collect())
     }
 
-    /// A readable listing: one line per node with what it waits for.
-    pub fn to_text(&self) -> String {
+    /// A readable listing: one line per node with what it waits for; a trigger shows what it
+    /// fires (its first line as written).
+    pub fn to_text(&self, sources: &SourceMap) -> String {
         let mut out = String::new();
         for n in self.graph.node_indices() {
             let node = &self.graph[n];
@@ -296,15 +542,19 @@ impl Plan {
                 kind_name(&node.kind),
                 node.label
             );
-            if let NodeKind::AssertResponse { expects } | NodeKind::AssertTrace { expects } =
-                &node.kind
-            {
-                let _ = write!(
-                    out,
-                    " ({} expectation{})",
-                    expects.len(),
-                    if expects.len() == 1 { "" } else { "s" }
-                );
+            match &node.kind {
+                NodeKind::AssertResponse { expectations } | NodeKind::Trace { expectations } => {
+                    let _ = write!(
+                        out,
+                        " ({expectations} expectation{})",
+                        if *expectations == 1 { "" } else { "s" }
+                    );
+                }
+                NodeKind::Trigger => {
+                    if let Some(what) = self.fires(node, sources) {
+                        let _ = write!(out, "  `{what}`");
+                    }
+                }
             }
             let preds: Vec<String> = self
                 .graph
@@ -323,8 +573,18 @@ impl Plan {
         out
     }
 
-    /// Graphviz DOT: one cluster per test.
-    pub fn to_dot(&self) -> String {
+    /// What a trigger node fires, as written: `trigger http POST "${base}/orders"`.
+    fn fires(&self, node: &Node, sources: &SourceMap) -> Option<String> {
+        let plan = self.steps.get(node.test)?.get(node.step)?;
+        plan.trigger.as_ref()?;
+        sources.try_get(plan.trigger_span.file)?;
+        let text = sources.slice(plan.trigger_span);
+        let head = text.lines().next()?.trim_end_matches('{').trim();
+        Some(head.to_string())
+    }
+
+    /// Graphviz DOT: one cluster per test; a trigger shows what it fires.
+    pub fn to_dot(&self, sources: &SourceMap) -> String {
         let mut out = String::from(
             "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
         );
@@ -348,13 +608,16 @@ impl Plan {
             {
                 let node = &self.graph[n];
                 let (shape, what) = match &node.kind {
-                    NodeKind::Trigger => ("box", "trigger".to_string()),
-                    NodeKind::TraceWait => ("ellipse", "wait trace".to_string()),
-                    NodeKind::AssertResponse { expects } => {
-                        ("note", format!("assert response ({})", expects.len()))
+                    NodeKind::Trigger => (
+                        "box",
+                        self.fires(node, sources)
+                            .map_or("trigger".to_string(), |w| dot_escape(&w)),
+                    ),
+                    NodeKind::AssertResponse { expectations } => {
+                        ("note", format!("assert response ({expectations})"))
                     }
-                    NodeKind::AssertTrace { expects } => {
-                        ("note", format!("assert trace ({})", expects.len()))
+                    NodeKind::Trace { expectations } => {
+                        ("ellipse", format!("trace ({expectations})"))
                     }
                 };
                 let _ = writeln!(
@@ -396,6 +659,9 @@ impl Plan {
                 let node = &self.graph[n];
                 let mut v = serde_json::to_value(node).unwrap_or_default();
                 v["id"] = n.index().into();
+                if let Some(what) = self.fires(node, sources) {
+                    v["fires"] = what.into();
+                }
                 if let Some(f) = sources.try_get(node.span.file) {
                     let (line, column) = f.line_col_human(node.span.start);
                     v["source"] =
@@ -421,9 +687,8 @@ impl Plan {
 fn kind_name(k: &NodeKind) -> &'static str {
     match k {
         NodeKind::Trigger => "trigger",
-        NodeKind::TraceWait => "wait-trace",
         NodeKind::AssertResponse { .. } => "assert-response",
-        NodeKind::AssertTrace { .. } => "assert-trace",
+        NodeKind::Trace { .. } => "trace",
     }
 }
 

@@ -785,6 +785,7 @@ fn last_run_for(f: &Fixture) -> ide::last_run::LastRun {
         span: expect_span,
         passed: true,
         decided: true,
+        lasting: false,
         message: String::new(),
         selected: 1,
         checks: Vec::new(),

@@ -66,7 +66,11 @@ fn ok_cases_have_no_diagnostics() {
         } else if let Some(plan) = &c.plan {
             // The plan of every valid case, as text and as DOT.
             let stem = p.file_stem().expect("stem").to_string_lossy().to_string();
-            let rendered = format!("----- PLAN\n{}----- DOT\n{}", plan.to_text(), plan.to_dot());
+            let rendered = format!(
+                "----- PLAN\n{}----- DOT\n{}",
+                plan.to_text(&c.sources),
+                plan.to_dot(&c.sources)
+            );
             insta::with_settings!({ snapshot_path => ui_root().join("snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
                 insta::assert_snapshot!(format!("plan_{stem}"), rendered);
             });

@@ -21,6 +21,9 @@
 //! Locking: one `std::sync::Mutex` around the index, held only for map updates (grouping and encoding
 //! happen before it is taken, decoding after it is released) and never across an `.await`.
 //!
+//! It also keeps the exporter log ([`exporters::Exporters`]): per service, when batches arrive and
+//! how far behind their spans' end times — what the trace judge needs to size its quiet window.
+//!
 //! What it must not do: interpret spans (settling, matching and verdicts belong to the scheduler and
 //! the evaluator), evict a trace somebody is subscribed to, or block an async task for long.
 
@@ -35,6 +38,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use tokio::sync::watch;
 
+pub mod exporters;
 mod wire;
 
 pub use wire::WireError;
@@ -248,6 +252,7 @@ impl Index {
 struct Shared {
     index: Mutex<Index>,
     limits: StoreLimits,
+    exporters: exporters::Exporters,
 }
 
 impl Shared {
@@ -288,6 +293,7 @@ impl TraceStore {
             shared: Arc::new(Shared {
                 index: Mutex::new(Index::default()),
                 limits,
+                exporters: exporters::Exporters::default(),
             }),
         }
     }
@@ -295,6 +301,11 @@ impl TraceStore {
     /// The store's memory bounds.
     pub fn limits(&self) -> StoreLimits {
         self.shared.limits
+    }
+
+    /// The exporter log: per service, the export period seen so far.
+    pub fn exporters(&self) -> &exporters::Exporters {
+        &self.shared.exporters
     }
 
     /// Stores every valid span of `request` under its trace id, with its resource and scope, wakes
@@ -324,6 +335,7 @@ impl TraceStore {
     /// A malformed request is refused whole, with nothing stored.
     pub fn ingest_encoded(&self, request: &[u8]) -> Result<IngestStats, WireError> {
         let resources = wire::split_request(request)?;
+        self.log_batches(request, &resources);
         let mut stats = IngestStats::default();
         let mut by_trace: HashMap<TraceId, Vec<(usize, usize, &wire::SpanRef)>> = HashMap::new();
         for (ri, resource) in resources.iter().enumerate() {
@@ -383,6 +395,41 @@ impl TraceStore {
             self.insert_chunks(encoded);
         }
         Ok(stats)
+    }
+
+    /// Records each resource's batch in the exporter log: its `service.name` and the end time of
+    /// its oldest span.
+    fn log_batches(&self, request: &[u8], resources: &[wire::ResourceRef]) {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        let now = Instant::now();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        for r in resources {
+            let oldest = r
+                .scopes
+                .iter()
+                .flat_map(|s| &s.spans)
+                .map(|s| s.end)
+                .filter(|&e| e > 0)
+                .min();
+            let Some(oldest) = oldest else { continue };
+            let service = r
+                .resource
+                .as_ref()
+                .and_then(|range| Resource::decode(&request[range.clone()]).ok())
+                .and_then(|res| {
+                    res.attributes
+                        .into_iter()
+                        .find_map(|kv| match kv.value?.value? {
+                            Any::StringValue(s) if kv.key == "service.name" => Some(s),
+                            _ => None,
+                        })
+                })
+                .unwrap_or_else(|| "unknown_service".to_string());
+            self.shared.exporters.observe(&service, now, unix, oldest);
+        }
     }
 
     fn insert_chunks(&self, encoded: Vec<(TraceId, Bytes, usize)>) {

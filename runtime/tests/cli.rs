@@ -192,14 +192,27 @@ test later {
     let o = tbt(d.path(), &["plan", "s.tbt"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
+    // A trigger shows what it fires; the trace node follows the trigger.
     assert!(
-        text.contains("trigger          create.get  <- #1 (post.id), #0"),
+        text.contains("trigger          create.get  `trigger http GET \"http://127.0.0.1:8080/orders/${post.id}\"`  <- #1 (post.id), #0"),
         "{text}"
     );
-    assert!(text.contains("trigger          later  <- "), "{text}");
+    assert!(
+        text.contains("trace            create.get (1 expectation)  <- #2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trigger          later  `trigger http GET"),
+        "{text}"
+    );
     let o = tbt(d.path(), &["plan", "--format", "json", "s.tbt"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(6));
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        v["nodes"][0]["fires"],
+        "trigger http POST \"http://127.0.0.1:8080/orders\""
+    );
+    assert_eq!(v["nodes"][3]["kind"], "trace");
     assert!(
         v["edges"]
             .as_array()

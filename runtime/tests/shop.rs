@@ -183,7 +183,9 @@ fn normalise(text: &str, port_base: u16) -> String {
             w if w.len() == 16 && is_hex(w) => "<span-id>",
             _ if after_host && digits => "<port>",
             // a measured duration (`actual 412.3ms`), a test's time (`(868 ms)`, `in 870 ms`)
-            w if out.ends_with("actual ") && is_duration(w) => "<duration>",
+            w if (out.ends_with("actual ") || out.ends_with("arrived ")) && is_duration(w) => {
+                "<duration>"
+            }
             _ if digits && rest[end..].starts_with(" ms") => "<n>",
             w => w,
         });

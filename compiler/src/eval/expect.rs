@@ -64,6 +64,7 @@ fn result(span: Span, passed: bool, message: impl Into<String>) -> ExpectationRe
         span,
         passed,
         decided: false,
+        lasting: false,
         message: message.into(),
         selected: 0,
         checks: Vec::new(),
@@ -201,6 +202,7 @@ fn evaluate_one(
                     let passed = b.run(&items, sel.indices(), Some(captures));
                     r.passed = passed;
                     r.decided = b.decided_fail;
+                    r.lasting = passed && monotone && items.is_empty();
                     r.checks = b.checks;
                     r.omitted_checks = b.omitted;
                     r.message = if passed {

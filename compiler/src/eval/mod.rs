@@ -261,6 +261,10 @@ pub struct ExpectationResult {
     pub passed: bool,
     /// Whether later spans can no longer change this result (see the module docs).
     pub decided: bool,
+    /// A pass that later spans cannot break: spans found by a selection that can only grow,
+    /// with nothing checked on them (`expect SEL` without `no`, `by` or a block). A step whose
+    /// passing expectations all last need no protection against late spans.
+    pub lasting: bool,
     /// One line saying what happened.
     pub message: String,
     /// Number of spans selected (0 for `response` / `trace`).

@@ -813,13 +813,13 @@ impl Analysis {
                     }
                 }
                 Block::TriggerOptions(k) => {
-                    for (o, keyed) in builtins::trigger_options(k) {
+                    for o in crate::trigger::kind(k).map_or(&[][..], |k| k.options) {
                         cx.push(
-                            *o,
+                            o.name,
                             CompletionKind::Option,
                             Some(format!(
                                 "trigger {k} option{}",
-                                if *keyed {
+                                if o.keyed {
                                     " (NAME \"key\" = value)"
                                 } else {
                                     ""
@@ -864,9 +864,9 @@ impl Analysis {
                 return cx.out;
             }
             [Tok::Kw("trigger")] => {
-                for k in builtins::TRIGGER_KINDS {
+                for k in crate::trigger::kind_names() {
                     cx.push(
-                        *k,
+                        k,
                         CompletionKind::Keyword,
                         Some("trigger kind".into()),
                         None,

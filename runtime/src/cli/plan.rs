@@ -43,8 +43,8 @@ pub fn run(args: Args, color: Color) -> Status {
         return Status::Usage;
     };
     let text = match args.format {
-        PlanFormat::Text => plan.to_text(),
-        PlanFormat::Dot => plan.to_dot(),
+        PlanFormat::Text => plan.to_text(&c.sources),
+        PlanFormat::Dot => plan.to_dot(&c.sources),
         PlanFormat::Json => {
             let mut s = serde_json::to_string_pretty(&plan.to_json(&c.sources)).unwrap_or_default();
             s.push('\n');

@@ -288,6 +288,8 @@ pub fn run(args: Args, color: Color) -> Status {
         settle: settings.settle,
         filter: args.tests.clone(),
         shard: args.shard,
+        // `.tbt/completion.json` beside `.tbt/last-run.json`: exporter periods, step shapes.
+        history: Some(std::path::PathBuf::from(".")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

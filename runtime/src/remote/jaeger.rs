@@ -16,7 +16,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{Fetched, Polling, describe_reqwest, excerpt, hex_id, poll, trace_from_json_batches};
-use crate::run::source::{SourceFuture, TraceSource};
+use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// The gRPC path of the v3 `GetTrace` method.
 pub const GET_TRACE_PATH: &str = "/jaeger.api_v3.QueryService/GetTrace";
@@ -311,15 +311,20 @@ fn parse_http_body(body: &[u8], id: TraceId) -> Fetched {
 }
 
 impl TraceSource for JaegerSource {
-    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_> {
+    fn follow<'a>(
+        &'a self,
+        id: TraceId,
+        deadline: tokio::time::Instant,
+        judge: &'a mut dyn Judge,
+    ) -> FollowFuture<'a> {
         Box::pin(async move {
             let backend = self.describe();
             poll(
                 &backend,
                 &self.polling,
                 id,
-                timeout,
-                settle,
+                deadline,
+                judge,
                 || async move {
                     match self.transport {
                         JaegerTransport::Http => self.fetch_http(id).await,

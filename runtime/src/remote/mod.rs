@@ -2,13 +2,14 @@
 //!
 //! The system under test exports its spans to a tracing backend while the run goes on; these
 //! sources ask the backend for one trace by id, polling with exponential backoff (50 ms doubling
-//! to 1 s, jittered) until the trace is *settled* or the deadline passes:
+//! to 1 s, jittered, reset whenever the span count changes) and show each view to the step's
+//! [`Judge`] until it is satisfied or the deadline passes:
 //!
-//! - settled: the trace is non-empty, has a root, no span points at a parent that has not arrived,
-//!   and its span count stayed the same for `settle` (the rule of the embedded receiver, seen
-//!   through polling: a change is only noticed at the next poll);
-//! - at the deadline the wait returns [`Waited::TimedOut`] with what was seen (possibly nothing,
-//!   when the backend kept answering "not found");
+//! - the view's arrival time is when a poll first saw the span count change (a change is only
+//!   noticed at the next poll), so quiet windows are measured as the embedded receiver's are,
+//!   plus up to one poll interval; an instant the judge asks to be woken at bounds the next poll;
+//! - at the deadline the follow ends timed out with what was seen (possibly nothing, when the
+//!   backend kept answering "not found");
 //! - a backend that fails (5xx, an unreadable body, a refused connection, no answer within the
 //!   per-request timeout) is retried until the deadline; if the last attempt failed and no span was
 //!   ever seen, the wait returns `Err` naming the backend URL and the last error (an
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use tbt_compiler::trace::{Trace, TraceId};
 
-use crate::run::source::{TraceSource, Waited};
+use crate::run::source::{Decision, Followed, Judge, Observation, TraceSource};
 
 pub use jaeger::{JaegerSource, JaegerTransport};
 pub use tempo::TempoSource;
@@ -226,26 +227,26 @@ impl Default for Polling {
     }
 }
 
-/// Polls `fetch` until the trace settles or `timeout` passes (see the module docs).
+/// Polls `fetch`, showing `judge` each view, until it is satisfied or `deadline` passes (see the
+/// module docs).
 pub(crate) async fn poll<F, Fut>(
     backend: &str,
     polling: &Polling,
     id: TraceId,
-    timeout: Duration,
-    settle: Duration,
+    deadline: tokio::time::Instant,
+    judge: &mut dyn Judge,
     mut fetch: F,
-) -> Result<Waited, String>
+) -> Result<Followed, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Fetched>,
 {
     use tokio::time::Instant;
     let start = Instant::now();
-    let deadline = start + timeout;
     let mut backoff = Backoff::new(polling.initial_backoff, polling.max_backoff);
     let mut seen = Trace::new(Some(id));
-    // When the span count last changed (or was first seen).
-    let mut changed_at = start;
+    // When the span count last changed (`None` until a span was seen).
+    let mut changed_at: Option<std::time::Instant> = None;
     let mut last_error: Option<String> = None;
     let mut attempts = 0u32;
     loop {
@@ -270,7 +271,7 @@ where
                 let t = *t;
                 last_error = None;
                 if t.len() != seen.len() {
-                    changed_at = now;
+                    changed_at = Some(now.into_std());
                     backoff.reset();
                 }
                 // Keep the largest view: a backend answering from a lagging replica must not
@@ -282,14 +283,24 @@ where
             Fetched::NotYet => last_error = None,
             Fetched::Failed(e) => last_error = Some(e),
         }
-        let complete = !seen.is_empty() && !seen.roots().is_empty() && seen.orphans().is_empty();
-        let quiet_until = changed_at + settle;
-        if complete && quiet_until <= now {
-            return Ok(Waited::Settled(seen));
-        }
+        let view = Observation {
+            trace: &seen,
+            last_arrival: changed_at,
+            final_view: false,
+        };
+        let asked = match judge.observe(now.into_std(), &view) {
+            Decision::Done => {
+                return Ok(Followed {
+                    trace: seen,
+                    timed_out: false,
+                    last_arrival: changed_at,
+                });
+            }
+            Decision::Wait(at) => at.map(Instant::from_std),
+        };
         let mut wake = now + backoff.next_delay();
-        if complete {
-            wake = wake.min(quiet_until);
+        if let Some(at) = asked {
+            wake = wake.min(at.max(now));
         }
         if wake >= deadline {
             // Take one last look shortly before the deadline (with the backoff at 1 s the view
@@ -307,9 +318,13 @@ where
     match last_error {
         Some(e) if seen.is_empty() => Err(format!(
             "trace backend {backend} failed ({attempts} attempts in {}): {e}",
-            fmt_duration(timeout)
+            fmt_duration(deadline.saturating_duration_since(start))
         )),
-        _ => Ok(Waited::TimedOut(seen)),
+        _ => Ok(Followed {
+            trace: seen,
+            timed_out: true,
+            last_arrival: changed_at,
+        }),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tbt_compiler::trace::{Trace, TraceId};
 
 use super::{Fetched, Polling, describe_reqwest, excerpt, hex_id, poll, trace_from_json_batches};
-use crate::run::source::{SourceFuture, TraceSource};
+use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// A trace source polling Grafana Tempo's trace-by-id API.
 pub struct TempoSource {
@@ -119,10 +119,15 @@ fn parse_json(body: &[u8], id: TraceId) -> Result<Trace, String> {
 }
 
 impl TraceSource for TempoSource {
-    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_> {
+    fn follow<'a>(
+        &'a self,
+        id: TraceId,
+        deadline: tokio::time::Instant,
+        judge: &'a mut dyn Judge,
+    ) -> FollowFuture<'a> {
         Box::pin(async move {
             let backend = self.describe();
-            poll(&backend, &self.polling, id, timeout, settle, || {
+            poll(&backend, &self.polling, id, deadline, judge, || {
                 self.fetch(id)
             })
             .await

@@ -79,7 +79,10 @@ pub fn failure_diagnostics(
                         m.predicate
                     )));
                 }
-                if let Some(r) = s.reason.as_ref().filter(|r| r.contains("at the timeout")) {
+                // What arrived by the timeout adds to what the expectation says.
+                if let Some(r) = s.reason.as_ref().filter(|_| {
+                    matches!(s.stop, Some(crate::run::completion::Stop::Timeout { .. }))
+                }) {
                     d = d.with_note(redactor.redact(r));
                 }
                 if let Some(tr) = &trace {
@@ -135,8 +138,12 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
             if verbose {
                 let label = step_label(&t.name, s.name.as_deref());
                 let trace = s.trace_id.as_deref().unwrap_or("-");
+                let stop = s
+                    .stop
+                    .as_ref()
+                    .map_or(String::new(), |w| format!("; {}", w.describe()));
                 out.push_str(&format!(
-                    "        {label}: {:?}, trace {trace}, {} spans, {} ms\n",
+                    "        {label}: {:?}, trace {trace}, {} spans, {} ms{stop}\n",
                     s.status, s.spans, s.duration_ms
                 ));
                 for e in &s.expectations {

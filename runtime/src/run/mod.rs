@@ -1,12 +1,15 @@
 //! `tbt run`: execute a compiled suite's plan and build the result tree.
 //!
-//! The scheduler ([`crate::scheduler`]) walks the plan; this module says what each node does:
-//! a trigger node evaluates the step's `let`s and fires the trigger (or, for `trigger trace`,
-//! names an existing trace); a trace-wait node asks the [`source::TraceSource`] for the settled
-//! trace; an assertion node evaluates the step's expectations with the shared evaluator and
-//! records captures for later steps. Nothing here renders output: reporters read the
+//! The scheduler ([`crate::scheduler`]) walks the plan; this module says what each node does,
+//! from the plan's payloads alone (it reads no syntax tree): a trigger node evaluates the step's
+//! `let`s and fires its typed trigger call (or, for `trigger trace`, names an existing trace); a
+//! trace node follows the step's trace through the [`source::TraceSource`], re-evaluating the
+//! step's trace expectations on every arrival until the [`completion::StepJudge`] says the
+//! verdict is in or the timeout passes; a response node evaluates the response expectations.
+//! Both record captures for later steps. Nothing here renders output: reporters read the
 //! [`result::RunResult`].
 
+pub mod completion;
 pub mod last_run;
 pub mod result;
 pub mod source;
@@ -18,16 +21,16 @@ use result::{
     CheckReport, ExpectationReport, GroupReport, Location, RunResult, Status, StepResult, Summary,
     TestResult,
 };
-use source::{TraceSource, Waited};
+use source::TraceSource;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tbt_compiler::ast::StmtKind;
 use tbt_compiler::bindings::Scopes;
 use tbt_compiler::compile::Compilation;
 use tbt_compiler::eval::{self, ExpectationResult, Host, Response};
-use tbt_compiler::plan::{Node, NodeKind, Plan};
+use tbt_compiler::plan::{Node, NodeKind, Plan, StepPlan};
 use tbt_compiler::trace::{Trace, TraceId};
+use tbt_compiler::trigger::TriggerCall;
 use tbt_compiler::value::Value;
 use tokio::sync::watch;
 
@@ -54,6 +57,9 @@ pub struct RunOptions {
     pub progress: Option<ProgressFn>,
     /// Told when a test starts (its first trigger fires).
     pub started: Option<StartedFn>,
+    /// Where `.tbt/completion.json` (exporter periods, step shapes) is read and written; `None`:
+    /// learn only within the run.
+    pub history: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -78,6 +84,7 @@ impl Default for RunOptions {
             shard: None,
             progress: None,
             started: None,
+            history: None,
         }
     }
 }
@@ -135,7 +142,10 @@ struct StepState {
     trace_id: Option<TraceId>,
     response: Option<Response>,
     trace: Option<Arc<Trace>>,
-    timed_out: bool,
+    /// The trigger reached a system (a server answered, a process ran).
+    reached_system: bool,
+    /// Why the trace node stopped waiting.
+    stop: Option<completion::Stop>,
     started: Option<Instant>,
     finished: Option<Instant>,
     results: Vec<ExpectationResult>,
@@ -144,6 +154,8 @@ struct StepState {
 
 struct Runner {
     c: &'static Compilation,
+    plan: &'static Plan,
+    history: completion::History,
     graph: DiGraph<Node, tbt_compiler::plan::Edge>,
     scopes: &'static Scopes<'static, 'static>,
     host: &'static RunHost,
@@ -154,6 +166,8 @@ struct Runner {
     triggers: crate::trigger::Triggers,
     /// Per test: nodes not finished yet, and the worst status so far (for progress).
     remaining: Mutex<HashMap<usize, (usize, Status)>>,
+    /// Per step label: the services (tbt excluded) of its final trace, for the history.
+    shapes: Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// What a trigger node does after its synchronous part.
@@ -275,8 +289,15 @@ pub async fn execute(
         |_, e| Some(e.clone()),
     );
     static HOST: RunHost = RunHost;
+    let history = opts
+        .history
+        .as_deref()
+        .map(completion::History::load)
+        .unwrap_or_default();
     let runner = Arc::new_cyclic(|me| Runner {
         c,
+        plan,
+        history,
         graph: graph.clone(),
         scopes,
         host: &HOST,
@@ -284,6 +305,7 @@ pub async fn execute(
         opts: opts.clone(),
         steps: Mutex::new(HashMap::new()),
         me: me.clone(),
+        shapes: Mutex::new(HashMap::new()),
         triggers: crate::trigger::Triggers::new(),
         remaining: Mutex::new(graph.node_indices().fold(
             HashMap::new(),
@@ -296,6 +318,11 @@ pub async fn execute(
     let stopped = cancel.clone();
     let outcomes = scheduler::run(&graph, runner.clone(), opts.jobs, cancel).await;
     let mut result = runner.results(&selected, &outcomes);
+    if let Some(root) = &opts.history
+        && let Err(e) = runner.learned(&result).save(root)
+    {
+        eprintln!("warning: could not write .tbt/{}: {e}", completion::FILE);
+    }
     result.interrupted = *stopped.borrow();
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
@@ -313,45 +340,12 @@ impl NodeRunner for Runner {
                     Box::pin(async move { me.fire_live(&n, spec, ctx).await })
                 }
             },
-            NodeKind::TraceWait => {
-                let id = self.state(n.test, n.step, |s| s.trace_id);
-                let (timeout, settle) = self.timing(n.test, n.step);
-                let source = self.source.clone();
+            NodeKind::Trace { .. } => {
                 let me = self.self_ref();
-                Box::pin(async move {
-                    let Some(id) = id else {
-                        return Outcome::Error("no trace id: the trigger did not run".into());
-                    };
-                    match source.wait(id, timeout, settle).await {
-                        Ok(Waited::Settled(t)) => {
-                            me.state(n.test, n.step, |s| s.trace = Some(Arc::new(t)));
-                            Outcome::Passed
-                        }
-                        Ok(Waited::TimedOut(t)) => {
-                            let empty = t.is_empty();
-                            me.state(n.test, n.step, |s| {
-                                s.trace = Some(Arc::new(t));
-                                s.timed_out = true;
-                            });
-                            if empty {
-                                let msg = format!(
-                                    "no span of trace {} arrived within {} ({})",
-                                    tbt_compiler::value::hex(&id),
-                                    tbt_compiler::value::format_duration(timeout.as_nanos() as u64),
-                                    source.describe()
-                                );
-                                me.state(n.test, n.step, |s| s.reason = Some(msg.clone()));
-                                Outcome::Failed(msg)
-                            } else {
-                                Outcome::Passed
-                            }
-                        }
-                        Err(e) => Outcome::Error(e),
-                    }
-                })
+                Box::pin(async move { me.follow_trace(&n).await })
             }
-            NodeKind::AssertResponse { ref expects } | NodeKind::AssertTrace { ref expects } => {
-                let r = self.assert(&n, expects);
+            NodeKind::AssertResponse { .. } => {
+                let r = self.assert_response(&n);
                 Box::pin(async move { r })
             }
         }
@@ -390,9 +384,8 @@ impl NodeRunner for Runner {
         let n = &self.graph[node];
         let what = match n.kind {
             NodeKind::Trigger => "trigger",
-            NodeKind::TraceWait => "trace",
             NodeKind::AssertResponse { .. } => "response expectations",
-            NodeKind::AssertTrace { .. } => "expectations",
+            NodeKind::Trace { .. } => "trace",
         };
         format!("`{}` ({what})", n.label)
     }
@@ -412,23 +405,23 @@ impl Runner {
         f(g.entry((test, step)).or_default())
     }
 
+    fn step_plan(&self, test: usize, step: usize) -> &'static StepPlan {
+        self.plan.step(test, step)
+    }
+
+    /// The step's timeout and settle: its own (or its test's), else the run's.
     fn timing(&self, test: usize, step: usize) -> (Duration, Duration) {
-        let mut timeout = self.opts.timeout;
-        let mut settle = self.opts.settle;
-        let test_body = self.c.program.test_body(test);
-        let step_body = self.c.program.step_body(test, step);
-        for stmt in test_body.iter().chain(step_body) {
-            let (slot, e) = match &stmt.kind {
-                StmtKind::Timeout(e) => (&mut timeout, e),
-                StmtKind::Settle(e) => (&mut settle, e),
-                _ => continue,
-            };
-            let scope = self.scopes.step(test, step, &[]);
-            if let Ok(Value::Duration(ns)) = eval::evaluate_value(e, &scope, self.host) {
-                *slot = Duration::from_nanos(ns);
-            }
-        }
-        (timeout, settle)
+        let p = self.step_plan(test, step);
+        let scope = self.scopes.step(test, step, &[]);
+        let pick = |leaf: &Option<tbt_compiler::trigger::Leaf>, default: Duration| {
+            leaf.as_ref()
+                .and_then(|l| l.duration(&scope, self.host, "").ok())
+                .unwrap_or(default)
+        };
+        (
+            pick(&p.timeout, self.opts.timeout),
+            pick(&p.settle, self.opts.settle),
+        )
     }
 
     /// Fires a live trigger, records its root span with the source, stores the response.
@@ -463,7 +456,10 @@ impl Runner {
                         duration,
                     },
                 };
-                self.state(n.test, n.step, |s| s.response = Some(response));
+                self.state(n.test, n.step, |s| {
+                    s.response = Some(response);
+                    s.reached_system = true;
+                });
                 Outcome::Passed
             }
             Err(e) => {
@@ -480,89 +476,55 @@ impl Runner {
         {
             started(&self.c.program.tests[n.test].name);
         }
-        let body = self.c.program.step_body(n.test, n.step);
-        // Step lets, in order, each seeing the previous ones.
+        let plan = self.step_plan(n.test, n.step);
+        // The lets the step sees, in order, each seeing the previous ones.
         let mut locals: Vec<(String, Value)> = Vec::new();
-        let test_body = self.c.program.test_body(n.test);
-        let has_steps = self
-            .c
-            .program
-            .test_ast(n.test)
-            .is_some_and(|t| t.body.iter().any(|s| matches!(s.kind, StmtKind::Step(_))));
-        let lets = if has_steps {
-            test_body.iter().chain(body.iter()).collect::<Vec<_>>()
-        } else {
-            body.iter().collect()
-        };
-        for stmt in lets {
-            if let StmtKind::Let(l) = &stmt.kind {
-                let scope = self.scopes.step(n.test, n.step, &locals);
-                match eval::evaluate_value(&l.value, &scope, self.host) {
-                    Ok(v) => locals.push((l.name.name.clone(), v)),
-                    Err(e) => {
-                        return Prepared::Done(Outcome::Error(format!(
-                            "`let {}`: {e}",
-                            l.name.name
-                        )));
-                    }
+        for (name, value) in &plan.lets {
+            let scope = self.scopes.step(n.test, n.step, &locals);
+            match value.eval(&scope, self.host) {
+                Ok(v) => locals.push((name.clone(), v)),
+                Err(e) => {
+                    return Prepared::Done(Outcome::Error(format!("`let {name}`: {e}")));
                 }
             }
         }
-        let Some(trigger) = body.iter().find_map(|s| match &s.kind {
-            StmtKind::Trigger(t) => Some(t),
-            _ => None,
-        }) else {
+        let Some(trigger) = &plan.trigger else {
             return Prepared::Done(Outcome::Error("the step has no trigger".into()));
         };
         let started = Instant::now();
-        let outcome = match trigger.kind.name.as_str() {
-            "trace" => {
+        let outcome = match trigger {
+            TriggerCall::Trace { id } => {
                 let scope = self.scopes.step(n.test, n.step, &locals);
-                let id = trigger
-                    .args
-                    .first()
-                    .map(|a| eval::evaluate_value(a, &scope, self.host));
-                match id {
-                    Some(Ok(Value::Str(s))) => match parse_trace_id(&s) {
+                match id.eval(&scope, self.host) {
+                    Ok(Value::Str(s)) => match parse_trace_id(&s) {
                         Some(id) => {
                             self.state(n.test, n.step, |st| st.trace_id = Some(id));
                             Outcome::Passed
                         }
                         None => Outcome::Error(format!("`{s}` is not a trace id (32 hex digits)")),
                     },
-                    Some(Ok(other)) => Outcome::Error(format!(
+                    Ok(other) => Outcome::Error(format!(
                         "a trace id is a string, found {}",
                         other.type_name()
                     )),
-                    Some(Err(e)) => Outcome::Error(e.to_string()),
-                    None => Outcome::Error("`trigger trace` needs a trace id".into()),
+                    Err(e) => Outcome::Error(e.to_string()),
                 }
             }
             _ if !self.source.is_live() => Outcome::Error(format!(
                 "`trigger {}` needs a live trace source, but traces come from {}",
-                trigger.kind.name,
+                trigger.kind(),
                 self.source.describe()
             )),
             _ => {
                 let scope = self.scopes.step(n.test, n.step, &locals);
-                let file = &self
-                    .c
-                    .sources
-                    .get(
-                        self.c
-                            .program
-                            .module(self.c.program.tests[n.test].module)
-                            .file,
-                    )
-                    .name;
+                let file = &self.c.sources.get(plan.file).name;
                 let base = std::path::Path::new(file)
                     .parent()
                     .unwrap_or(std::path::Path::new("."));
                 let (timeout, _) = self.timing(n.test, n.step);
                 match spec::build(trigger, &scope, self.host, base, timeout) {
                     Ok(spec) => {
-                        let tag = self.c.program.tests[n.test].step_label(n.step);
-                        let ctx = crate::trigger::TraceContext::new().with_tag(&tag);
+                        let ctx = crate::trigger::TraceContext::new().with_tag(&plan.label);
                         let id = ctx.trace_id;
                         self.state(n.test, n.step, |st| {
                             st.locals = locals;
@@ -585,37 +547,25 @@ impl Runner {
         Prepared::Done(outcome)
     }
 
-    fn assert(&self, n: &Node, expects: &[usize]) -> Outcome {
-        let body = self.c.program.step_body(n.test, n.step);
-        let (locals, response, trace, timed_out) = self.state(n.test, n.step, |s| {
-            (
-                s.locals.clone(),
-                s.response.clone(),
-                s.trace.clone(),
-                s.timed_out,
-            )
-        });
-        let items: Vec<eval::Expectation<'_>> = expects
-            .iter()
-            .filter_map(|&i| match &body.get(i)?.kind {
-                StmtKind::Expect(e) => Some(eval::Expectation {
-                    span: body[i].span,
-                    expect: e,
-                }),
-                _ => None,
-            })
-            .collect();
-        let empty = Trace::default();
-        let trace_ref: &Trace = trace.as_deref().unwrap_or(&empty);
+    /// Evaluates the step's response expectations.
+    fn assert_response(&self, n: &Node) -> Outcome {
+        let items = self.step_plan(n.test, n.step).response_expectations();
+        let (locals, response) =
+            self.state(n.test, n.step, |s| (s.locals.clone(), s.response.clone()));
         let scope = self.scopes.step(n.test, n.step, &locals);
         let out = eval::evaluate_step(
             &items,
-            trace_ref,
+            &Trace::default(),
             response.as_ref(),
             &scope,
             self.host,
             true,
         );
+        self.record(n, out)
+    }
+
+    /// Stores a node's results and captures; its outcome is the first failure's message.
+    fn record(&self, n: &Node, out: eval::StepOutcome) -> Outcome {
         for (name, v) in &out.captures {
             self.scopes_bindings()
                 .capture(n.test, n.step, name, v.clone());
@@ -625,34 +575,218 @@ impl Runner {
             .iter()
             .find(|r| !r.passed)
             .map(|r| r.message.clone());
-        let open = out.results.iter().filter(|r| !r.passed).count();
         self.state(n.test, n.step, |s| {
             s.results.extend(out.results);
             s.finished = Some(Instant::now());
         });
         match failed {
             None => Outcome::Passed,
-            Some(m) if timed_out => {
-                // What was seen when time ran out: span count, services, what is still failing.
-                let mut services: Vec<&str> = (0..trace_ref.len() as u32)
-                    .map(|i| &**trace_ref.service(i))
-                    .collect();
-                services.sort_unstable();
-                services.dedup();
-                Outcome::Failed(format!(
-                    "{m} (at the timeout the trace had not settled: {} span{} from {}; {open} expectation{} failing)",
-                    trace_ref.len(),
-                    if trace_ref.len() == 1 { "" } else { "s" },
-                    if services.is_empty() {
-                        "no service".to_string()
-                    } else {
-                        services.join(", ")
-                    },
-                    if open == 1 { "" } else { "s" }
-                ))
-            }
             Some(m) => Outcome::Failed(m),
         }
+    }
+
+    /// Follows the step's trace, judging each view (see [`completion`]), then evaluates the
+    /// trace expectations on the last one.
+    async fn follow_trace(&self, n: &Node) -> Outcome {
+        let (id, locals, response, reached, fired) = self.state(n.test, n.step, |s| {
+            (
+                s.trace_id,
+                s.locals.clone(),
+                s.response.clone(),
+                s.reached_system,
+                s.started,
+            )
+        });
+        let Some(id) = id else {
+            return Outcome::Error("no trace id: the trigger did not run".into());
+        };
+        let (timeout, settle) = self.timing(n.test, n.step);
+        let plan = self.step_plan(n.test, n.step);
+        let items = plan.trace_expectations();
+        let (scopes, host) = (self.scopes, self.host);
+        let (test, step) = (n.test, n.step);
+        let evaluate = {
+            let (items, locals, response) = (&items, &locals, &response);
+            Box::new(move |t: &Trace| {
+                let scope = scopes.step(test, step, locals);
+                let out = eval::evaluate_step(items, t, response.as_ref(), &scope, host, false);
+                completion::Verdict {
+                    passed: out.results.iter().all(|r| r.passed),
+                    decided_failure: out.results.iter().any(|r| r.decided && !r.passed),
+                    lasting: out.results.iter().all(|r| !r.passed || r.lasting),
+                }
+            })
+        };
+        let expected: &[String] = self
+            .history
+            .steps
+            .get(&plan.label)
+            .map_or(&[], Vec::as_slice);
+        let source = &self.source;
+        let history = &self.history;
+        let slowest = source
+            .cadences()
+            .into_iter()
+            .chain(
+                history
+                    .cadence_ms
+                    .iter()
+                    .map(|(k, &ms)| (k.clone(), Duration::from_millis(ms))),
+            )
+            .filter(|(k, _)| k != "tbt")
+            .max_by_key(|(_, c)| *c);
+        let mut judge = completion::StepJudge::new(
+            evaluate,
+            reached,
+            settle,
+            expected,
+            Box::new(move |s: &str| source.cadence(s).or_else(|| history.cadence(s))),
+            slowest,
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        let followed = match self.source.follow(id, deadline, &mut judge).await {
+            Ok(f) => f,
+            Err(e) => return Outcome::Error(e),
+        };
+        let stop = if followed.timed_out {
+            completion::Stop::Timeout {
+                waiting_for: judge.waiting_for.clone(),
+            }
+        } else {
+            judge.stop.clone().unwrap_or(completion::Stop::Decided)
+        };
+        drop(judge);
+        let trace = followed.trace;
+        let scope = self.scopes.step(n.test, n.step, &locals);
+        let out = eval::evaluate_step(&items, &trace, response.as_ref(), &scope, self.host, true);
+        let system = (0..trace.len() as u32).any(|i| !completion::is_tbt(&trace, i));
+        let all_passed = out.results.iter().all(|r| r.passed);
+        let note = match &stop {
+            completion::Stop::Timeout { .. } if trace.is_empty() => Some(format!(
+                "no span of trace {} arrived within {} ({})",
+                tbt_compiler::value::hex(&id),
+                tbt_compiler::value::format_duration(timeout.as_nanos() as u64),
+                self.source.describe()
+            )),
+            completion::Stop::Timeout { .. } if reached && !system => {
+                Some(self.timeout_note(&trace, timeout, fired, followed.last_arrival, &stop))
+            }
+            completion::Stop::Timeout { .. } if !all_passed => {
+                Some(self.timeout_note(&trace, timeout, fired, followed.last_arrival, &stop))
+            }
+            _ => None,
+        };
+        let mut services: Vec<String> = (0..trace.len() as u32)
+            .filter(|&i| !completion::is_tbt(&trace, i))
+            .map(|i| trace.service(i).to_string())
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        self.shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(plan.label.clone(), services);
+        let trace = Arc::new(trace);
+        self.state(n.test, n.step, |s| {
+            s.trace = Some(trace);
+            s.stop = Some(stop);
+            if let Some(note) = &note {
+                s.reason = Some(note.clone());
+            }
+        });
+        let outcome = self.record(n, out);
+        match (outcome, note) {
+            // Nothing of the system arrived: no expectation has seen it, so none may pass.
+            (Outcome::Passed, Some(note)) => Outcome::Failed(note),
+            (o, _) => o,
+        }
+    }
+
+    /// What arrived by the timeout, and the likely causes.
+    fn timeout_note(
+        &self,
+        trace: &Trace,
+        timeout: Duration,
+        fired: Option<Instant>,
+        last: Option<Instant>,
+        stop: &completion::Stop,
+    ) -> String {
+        let mut per: Vec<(&str, usize)> = Vec::new();
+        for i in 0..trace.len() as u32 {
+            let s = &**trace.service(i);
+            match per.iter_mut().find(|(k, _)| *k == s) {
+                Some((_, n)) => *n += 1,
+                None => per.push((s, 1)),
+            }
+        }
+        let only_tbt =
+            !per.is_empty() && (0..trace.len() as u32).all(|i| completion::is_tbt(trace, i));
+        per.sort_unstable();
+        let counts = per
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let when = match (fired, last) {
+            (Some(f), Some(l)) => match l.checked_duration_since(f) {
+                // Milliseconds: finer would be noise.
+                Some(d) => format!(
+                    "; the last arrived {} after the trigger",
+                    tbt_compiler::value::format_duration(d.as_millis() as u64 * 1_000_000)
+                ),
+                None => "; all of them before the step began".to_string(),
+            },
+            _ => String::new(),
+        };
+        let waiting = match stop {
+            completion::Stop::Timeout { waiting_for } => {
+                format!("; still waiting for {waiting_for}")
+            }
+            _ => String::new(),
+        };
+        let causes = if only_tbt {
+            format!(
+                "only tbt's own trigger span arrived. Likely causes: the system's export delay is longer than the timeout (OpenTelemetry SDKs batch for 5s by default: raise `timeout`, or set OTEL_BSP_SCHEDULE_DELAY lower); it exports to another endpoint than {}; it sampled this trace out; or it is not instrumented",
+                self.source.describe()
+            )
+        } else {
+            "likely causes: the expected spans were not emitted, they arrive after the timeout (export delay), or the service that emits them is not instrumented or exports elsewhere".to_string()
+        };
+        format!(
+            "at the timeout ({}) the trace held {} span{} ({counts}){when}{waiting}: {causes}",
+            tbt_compiler::value::format_duration(timeout.as_nanos() as u64),
+            trace.len(),
+            if trace.len() == 1 { "" } else { "s" },
+        )
+    }
+
+    /// The history this run leaves: the exporter periods seen, and each passing step's services.
+    fn learned(&self, result: &RunResult) -> completion::History {
+        let mut h = self.history.clone();
+        for (service, c) in self.source.cadences() {
+            if service != "tbt" {
+                h.cadence_ms.insert(service, c.as_millis() as u64);
+            }
+        }
+        let states = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in &result.tests {
+            for s in &t.steps {
+                if s.status != Status::Passed {
+                    continue;
+                }
+                let label = match &s.name {
+                    Some(step) => format!("{}.{step}", t.name),
+                    None => t.name.clone(),
+                };
+                if let Some(services) = states.get(&label) {
+                    h.steps.insert(label, services.clone());
+                }
+            }
+        }
+        h
     }
 
     fn scopes_bindings(&self) -> &'static tbt_compiler::bindings::Bindings<'static> {
@@ -691,13 +825,8 @@ impl Runner {
                     }
                     let st = match &outcomes[node.index()] {
                         Outcome::Passed => Status::Passed,
-                        Outcome::Failed(m) => {
-                            // Only the timeout note adds to what the expectations say.
-                            if m.contains("at the timeout") {
-                                reason.get_or_insert_with(|| m.clone());
-                            }
-                            Status::Failed
-                        }
+                        // The expectations say why; a timeout note is in the step's state.
+                        Outcome::Failed(_) => Status::Failed,
                         Outcome::Error(m) => {
                             reason.get_or_insert_with(|| m.clone());
                             Status::Error
@@ -730,6 +859,7 @@ impl Runner {
                     trace_id: state.trace_id.map(|id| tbt_compiler::value::hex(&id)),
                     reason,
                     spans: state.trace.as_ref().map_or(0, |t| t.len()),
+                    stop: state.stop,
                     expectations,
                     duration_ms: ms,
                     trigger_span,

@@ -99,6 +99,9 @@ pub struct StepResult {
     pub reason: Option<String>,
     /// Spans seen in the trace.
     pub spans: usize,
+    /// Why the step stopped waiting for its trace (steps with trace expectations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<super::completion::Stop>,
     /// Each expectation.
     pub expectations: Vec<ExpectationReport>,
     /// Milliseconds from trigger to verdict.

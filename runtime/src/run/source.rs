@@ -1,12 +1,15 @@
 //! Where traces come from: the [`TraceSource`] trait and the offline file source.
 //!
-//! A source answers one question: "give me trace T once it has settled, or what you have at the
-//! deadline". The file source (`--traces FILE`) reads OTLP JSON as the OpenTelemetry Collector's
-//! file exporter writes it (one document, or JSON lines) and answers at once.
+//! A source is a *feed*: [`TraceSource::follow`] shows a [`Judge`] every new view of one trace (an
+//! [`Observation`]) as it arrives — pushed by the embedded receiver, polled from Jaeger or Tempo,
+//! all at once from a file — and stops when the judge says the verdict is in or the deadline
+//! passes. Sources know how spans arrive; when a trace is complete enough for a verdict is the
+//! judge's question ([`super::completion`]). [`TraceSource::wait`] is the plain rule (non-empty,
+//! a root, no missing parent, `settle` quiet) as a judge, for callers without expectations.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tbt_compiler::trace::{Trace, TraceId};
 
 /// What a wait produced.
@@ -17,13 +20,58 @@ pub enum Waited {
     TimedOut(Trace),
 }
 
+/// One view of a trace, shown to a [`Judge`].
+pub struct Observation<'a> {
+    /// The spans seen so far.
+    pub trace: &'a Trace,
+    /// When the trace last changed (spans arrived, or a poll first saw them); `None` before any.
+    pub last_arrival: Option<Instant>,
+    /// Nothing more will ever arrive (a file holds all there is).
+    pub final_view: bool,
+}
+
+/// What the judge wants next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The verdict is in: stop following.
+    Done,
+    /// Show me the next change, or wake me at this instant if nothing changed by then (`None`:
+    /// only on a change or at the deadline).
+    Wait(Option<Instant>),
+}
+
+/// Decides, from successive views of a trace, when following it can stop.
+pub trait Judge: Send {
+    /// Looks at the current view.
+    fn observe(&mut self, now: Instant, seen: &Observation<'_>) -> Decision;
+}
+
+/// How following ended.
+pub struct Followed {
+    /// The last view.
+    pub trace: Trace,
+    /// The deadline passed before the judge was satisfied.
+    pub timed_out: bool,
+    /// When the trace last changed (`None`: nothing arrived).
+    pub last_arrival: Option<Instant>,
+}
+
 /// A future returned by a source.
 pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Waited, String>> + Send + 'a>>;
 
+/// A future returned by [`TraceSource::follow`].
+pub type FollowFuture<'a> = Pin<Box<dyn Future<Output = Result<Followed, String>> + Send + 'a>>;
+
 /// A place traces are read from.
 pub trait TraceSource: Send + Sync {
-    /// Waits for trace `id` to settle (`settle` quiet after its root ended), at most `timeout`.
-    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_>;
+    /// Shows `judge` every new view of trace `id` until it says [`Decision::Done`] or `deadline`
+    /// passes (the judge is shown the view at the deadline too).
+    fn follow<'a>(
+        &'a self,
+        id: TraceId,
+        deadline: tokio::time::Instant,
+        judge: &'a mut dyn Judge,
+    ) -> FollowFuture<'a>;
     /// A short description for messages: `file traces.json`, `embedded receiver 127.0.0.1:4317`.
     fn describe(&self) -> String;
     /// True when spans arrive while the run goes on (live triggers make sense).
@@ -36,6 +84,53 @@ pub trait TraceSource: Send + Sync {
         &self,
         _request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
     ) {
+    }
+    /// How often `service` has been seen to export (its batch period), when the source sees
+    /// batches arrive (the embedded receiver does; a remote backend does not).
+    fn cadence(&self, _service: &str) -> Option<Duration> {
+        None
+    }
+    /// Every service whose export period the source has estimated, with it.
+    fn cadences(&self) -> Vec<(String, Duration)> {
+        Vec::new()
+    }
+    /// Waits for trace `id` to settle by the plain rule: non-empty, a root, no span pointing at a
+    /// parent that has not arrived, and `settle` without a change; at most `timeout`.
+    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_> {
+        Box::pin(async move {
+            let mut judge = Settle(settle);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let f = self.follow(id, deadline, &mut judge).await?;
+            Ok(if f.timed_out {
+                Waited::TimedOut(f.trace)
+            } else {
+                Waited::Settled(f.trace)
+            })
+        })
+    }
+}
+
+/// The plain settle rule of [`TraceSource::wait`].
+struct Settle(Duration);
+
+impl Judge for Settle {
+    fn observe(&mut self, now: Instant, seen: &Observation<'_>) -> Decision {
+        let t = seen.trace;
+        let complete = !t.is_empty() && !t.roots().is_empty() && t.orphans().is_empty();
+        if seen.final_view {
+            return if t.is_empty() {
+                Decision::Wait(None)
+            } else {
+                Decision::Done
+            };
+        }
+        if !complete {
+            return Decision::Wait(None);
+        }
+        match seen.last_arrival.map(|a| a + self.0) {
+            Some(q) if q > now => Decision::Wait(Some(q)),
+            _ => Decision::Done,
+        }
     }
 }
 
@@ -62,13 +157,25 @@ impl FileSource {
 }
 
 impl TraceSource for FileSource {
-    fn wait(&self, id: TraceId, _timeout: Duration, _settle: Duration) -> SourceFuture<'_> {
+    fn follow<'a>(
+        &'a self,
+        id: TraceId,
+        _deadline: tokio::time::Instant,
+        judge: &'a mut dyn Judge,
+    ) -> FollowFuture<'a> {
         Box::pin(async move {
-            let t = Trace::from_otlp_json(&self.text, Some(id)).map_err(|e| e.to_string())?;
-            Ok(if t.is_empty() {
-                Waited::TimedOut(t)
-            } else {
-                Waited::Settled(t)
+            let trace = Trace::from_otlp_json(&self.text, Some(id)).map_err(|e| e.to_string())?;
+            // All there is: the judge decides on it at once; an absent trace is "timed out".
+            let seen = Observation {
+                trace: &trace,
+                last_arrival: None,
+                final_view: true,
+            };
+            let done = judge.observe(Instant::now(), &seen) == Decision::Done;
+            Ok(Followed {
+                timed_out: !done || trace.is_empty(),
+                trace,
+                last_arrival: None,
             })
         })
     }
@@ -78,11 +185,9 @@ impl TraceSource for FileSource {
     }
 }
 
-/// The embedded OTLP receiver's store: push-based, no polling.
-///
-/// A trace is *settled* when it has a root, no span points at a parent that has not arrived, and
-/// nothing new arrived for `settle`. Every arrival wakes the waiter, which re-checks; between
-/// arrivals it sleeps until the quiet period would end or the deadline, whichever is first.
+/// The embedded OTLP receiver's store: push-based, no polling. Every arrival of the trace's
+/// spans wakes the follower, which shows the judge the new view; between arrivals it sleeps until
+/// the instant the judge asked for or the deadline, whichever is first.
 pub struct EmbeddedSource {
     store: crate::store::TraceStore,
     describe: String,
@@ -96,28 +201,46 @@ impl EmbeddedSource {
 }
 
 impl TraceSource for EmbeddedSource {
-    fn wait(&self, id: TraceId, timeout: Duration, settle: Duration) -> SourceFuture<'_> {
+    fn follow<'a>(
+        &'a self,
+        id: TraceId,
+        deadline: tokio::time::Instant,
+        judge: &'a mut dyn Judge,
+    ) -> FollowFuture<'a> {
         Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
             let mut watch = self.store.subscribe(crate::store::TraceId(id));
+            let mut trace = Trace::new(Some(id));
+            let mut count = usize::MAX;
             loop {
                 let snap = watch.snapshot();
-                let trace = Trace::from_resource_spans(&snap.resource_spans, Some(id));
-                let complete =
-                    !trace.is_empty() && !trace.roots().is_empty() && trace.orphans().is_empty();
+                if snap.span_count != count {
+                    // Decode only when something arrived; a timer wake-up re-judges the same view.
+                    trace = Trace::from_resource_spans(&snap.resource_spans, Some(id));
+                    count = snap.span_count;
+                }
                 let now = tokio::time::Instant::now();
-                let quiet_until = snap
-                    .last_arrival
-                    .map(|t| tokio::time::Instant::from_std(t) + settle);
-                if complete && quiet_until.is_none_or(|q| q <= now) {
-                    return Ok(Waited::Settled(trace));
-                }
-                if now >= deadline {
-                    return Ok(Waited::TimedOut(trace));
-                }
-                let wake = match quiet_until {
-                    Some(q) if complete => q.min(deadline),
-                    _ => deadline,
+                let seen = Observation {
+                    trace: &trace,
+                    last_arrival: snap.last_arrival,
+                    final_view: false,
+                };
+                let wake = match judge.observe(now.into_std(), &seen) {
+                    Decision::Done => {
+                        return Ok(Followed {
+                            trace,
+                            timed_out: false,
+                            last_arrival: snap.last_arrival,
+                        });
+                    }
+                    _ if now >= deadline => {
+                        return Ok(Followed {
+                            trace,
+                            timed_out: true,
+                            last_arrival: snap.last_arrival,
+                        });
+                    }
+                    Decision::Wait(Some(at)) => tokio::time::Instant::from_std(at).min(deadline),
+                    Decision::Wait(None) => deadline,
                 };
                 tokio::select! {
                     _ = watch.changed() => {}
@@ -125,6 +248,14 @@ impl TraceSource for EmbeddedSource {
                 }
             }
         })
+    }
+
+    fn cadence(&self, service: &str) -> Option<Duration> {
+        self.store.exporters().cadence(service)
+    }
+
+    fn cadences(&self) -> Vec<(String, Duration)> {
+        self.store.exporters().cadences()
     }
 
     fn record(

@@ -131,7 +131,7 @@ impl Kind {
 }
 
 /// Walks one message, validating known fields by `schema` and calling `visit` with each known
-/// length-delimited field's range (relative to `buf`).
+/// length-delimited or 64-bit field's range (relative to `buf`).
 fn walk(
     buf: &[u8],
     depth: u32,
@@ -156,7 +156,8 @@ fn walk(
                 reader.varint()?;
             }
             Kind::Fixed64 => {
-                reader.take(8)?;
+                let range = reader.take(8)?;
+                visit(field, range);
             }
             Kind::Fixed32 => {
                 reader.take(4)?;
@@ -338,6 +339,8 @@ pub(crate) struct SpanRef {
     pub(crate) span_id: Range<usize>,
     /// The span name, relative to the whole request (for rejection messages).
     pub(crate) name: Range<usize>,
+    /// `end_time_unix_nano` (0 if absent).
+    pub(crate) end: u64,
 }
 
 /// A scope and its spans.
@@ -450,11 +453,18 @@ fn scope_spans(whole: &[u8], at: Range<usize>) -> Result<ScopeRef> {
             trace_id: base..base,
             span_id: base..base,
             name: base..base,
+            end: 0,
         };
-        walk(&whole[range], 3, span_schema, |field, range| match field {
+        let bytes = &whole[range.clone()];
+        walk(bytes, 3, span_schema, |field, range| match field {
             1 => span.trace_id = offset(range, base),
             2 => span.span_id = offset(range, base),
             5 => span.name = offset(range, base),
+            8 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&bytes[range]);
+                span.end = u64::from_le_bytes(b);
+            }
             _ => {}
         })?;
         out.spans.push(span);
