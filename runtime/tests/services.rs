@@ -180,7 +180,7 @@ async fn services_get_the_otel_variables_and_their_own_env_wins() {
     let tail = supervisor.log_tail("orders");
     assert!(
         tail.contains(
-            "E=http://127.0.0.1:4999|P=grpc|D=100|S=parentbased_always_on|N=orders|U=hello world|PATH=set"
+            "E=http://127.0.0.1:4999|P=grpc|D=50|S=parentbased_always_on|N=orders|U=hello world|PATH=set"
         ),
         "{tail}"
     );
