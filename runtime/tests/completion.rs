@@ -1,0 +1,713 @@
+//! Trace completion against real exporters (issue 11): the `tbt` binary, as a user runs it, against
+//! systems it did not start — no `service` block — whose OpenTelemetry SDKs export with their own
+//! settings. Each test starts its app here, outside tbt, exporting to the port tbt's receiver will
+//! bind (chosen free here, handed to the app and to `tbt run --otlp-grpc/--otlp-http`), waits for
+//! the app's health URL (excluded from tracing), then runs `tbt run` on a suite of
+//! `tests/interop/suites/` and reads its exit code, output and JSON report.
+//!
+//! - The Flask app (`interop/python/app.py`) under `opentelemetry-instrument`, OTLP/gRPC, with
+//!   `OTEL_BSP_SCHEDULE_DELAY` unset: the SDK's default batch delay of 5 s. The passing tests
+//!   pass; the N+1 test fails on its repeated statement (`by` group of 2 spans), not on "matched
+//!   no spans".
+//! - The same through an OTLP/gRPC forwarder that batches for 1 s (`interop/python/forwarder.py`,
+//!   what a Collector's batch processor does): app → forwarder → tbt.
+//! - The Node app (`interop/node/app.js`), OTLP HTTP/JSON, default batch delay (5 s): its first
+//!   export, which opens its connection to tbt, comes up to 5 s after the request.
+//! - Absence: `interop/python/late_error.py` answers, then records an error span in the same trace
+//!   300–800 ms later, exporting every second; `expect no span[status == error]`, run twice in one
+//!   project directory, must fail on the second run.
+//!
+//! Before the completion rework these failed: the trace holding only tbt's own trigger span counted
+//! as complete after `settle` (100 ms), long before the SDK's first export.
+//!
+//! Skips and failures follow `tests/interop.rs`: the packages come from `tests/interop/install.sh`
+//! (or `TBT_INTEROP_PYTHON` / `TBT_INTEROP_NODE_APP`); a missing python3 or node skips a test with
+//! the reason printed, except under `CI=true`, where it fails; a broken installation always fails.
+//! Every process listens on 127.0.0.1 and is killed (its whole process group) when its guard drops.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the runtime crate is in the workspace")
+        .to_path_buf()
+}
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn suite(name: &str) -> PathBuf {
+    interop_dir().join("suites").join(name)
+}
+
+// ------------------------------------------------------- installation (as in tests/interop.rs)
+
+/// Why a test cannot run.
+enum Unavailable {
+    /// Python or Node is not installed: the test is skipped (a failure in CI).
+    Missing(String),
+    /// They are, but the packages cannot be installed or found: always a failure.
+    Broken(String),
+}
+
+/// The tool's path, or `None` when the test is to be skipped: in CI (`CI=true`) a missing tool
+/// fails the test; elsewhere the test says why it is skipped. A broken installation always fails.
+fn available(tool: Result<PathBuf, Unavailable>) -> Option<PathBuf> {
+    match tool {
+        Ok(p) => Some(p),
+        Err(Unavailable::Missing(why)) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("completion test cannot run in CI: {why}")
+        }
+        Err(Unavailable::Missing(why)) => {
+            eprintln!("skipping completion test: {why}");
+            None
+        }
+        Err(Unavailable::Broken(why)) => panic!(
+            "completion test cannot run: {why}\n(runtime/tests/interop/install.sh installs the packages; it needs PyPI and npm)"
+        ),
+    }
+}
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `install.sh PART` once per test binary.
+fn install(part: &str) -> Result<(), Unavailable> {
+    static DONE: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    let r = match done.iter().find(|(p, _)| p == part) {
+        Some((_, r)) => r.clone(),
+        None => {
+            let out = Command::new("bash")
+                .arg(interop_dir().join("install.sh"))
+                .arg(part)
+                .output();
+            let r = match out {
+                Ok(o) if o.status.success() => Ok(()),
+                Ok(o) => Err(format!(
+                    "tests/interop/install.sh {part} failed ({}): {}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
+                Err(e) => Err(format!("cannot run tests/interop/install.sh: {e}")),
+            };
+            done.push((part.to_owned(), r.clone()));
+            r
+        }
+    };
+    r.map_err(Unavailable::Broken)
+}
+
+/// The virtualenv's `bin` directory, with `python` and `opentelemetry-instrument`.
+fn python_venv() -> Result<PathBuf, Unavailable> {
+    let dir = match std::env::var_os("TBT_INTEROP_PYTHON") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            if !runs("python3", &["--version"]) {
+                return Err(Unavailable::Missing("python3 is not installed".into()));
+            }
+            if !runs("python3", &["-c", "import ensurepip, venv"]) {
+                return Err(Unavailable::Missing(
+                    "python3 cannot create virtualenvs (Debian: apt install python3-venv)".into(),
+                ));
+            }
+            install("python")?;
+            std::env::var_os("TBT_INTEROP_VENV")
+                .map_or_else(|| repo().join("target/interop/venv"), PathBuf::from)
+                .join("bin")
+        }
+    };
+    if dir.join("opentelemetry-instrument").is_file() {
+        Ok(dir)
+    } else {
+        Err(Unavailable::Broken(format!(
+            "{} has no opentelemetry-instrument",
+            dir.display()
+        )))
+    }
+}
+
+/// The Node app folder, with its `node_modules`.
+fn node_app() -> Result<PathBuf, Unavailable> {
+    if !runs("node", &["--version"]) {
+        return Err(Unavailable::Missing("node is not installed".into()));
+    }
+    let dir = match std::env::var_os("TBT_INTEROP_NODE_APP") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            if !runs("npm", &["--version"]) {
+                return Err(Unavailable::Missing("npm is not installed".into()));
+            }
+            install("node")?;
+            interop_dir().join("node")
+        }
+    };
+    if dir.join("node_modules/@opentelemetry/sdk-node").is_dir() {
+        Ok(dir)
+    } else {
+        Err(Unavailable::Broken(format!(
+            "{} has no node_modules/@opentelemetry/sdk-node",
+            dir.display()
+        )))
+    }
+}
+
+// ------------------------------------------------------------------------------- processes
+
+/// A free port on 127.0.0.1 (bound, read, released; the process it is handed to binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A process started by a test, in its own process group, output to a log file. Dropping it
+/// kills the group (SIGKILL) and reaps the process.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `cmd` with every inherited `OTEL_*` variable removed (the test's own say what the
+    /// app exports and how), output appended to `DIR/NAME.log`.
+    fn start(name: &'static str, mut cmd: Command, dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        Proc { name, child, log }
+    }
+
+    /// The log so far.
+    fn output(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(60);
+        format!("--- {} output:\n{}", self.name, lines[from..].join("\n"))
+    }
+
+    /// Polls `ready` (every 50 ms) until it holds, the process exits (a failure, with its output)
+    /// or `within` passes (a failure too).
+    fn wait_ready(&mut self, what: &str, within: Duration, ready: impl Fn() -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            if ready() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before {what} answered\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} not ready within {within:?} ({what})\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(pid) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(pid, Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The command with the inherited `OTEL_*` environment removed.
+fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("OTEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env_remove("TBT_OTLP_TOKEN");
+    cmd
+}
+
+/// True when `GET http://127.0.0.1:PORT/health` answers 200.
+fn http_ok(port: u16) -> bool {
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(
+        format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:PORT.
+fn tcp_ok(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_ok()
+}
+
+/// The Flask app (`app.py`, or a sibling `script`) under `opentelemetry-instrument`, exporting
+/// OTLP/gRPC to `otlp` (`127.0.0.1:PORT`), with `extra` environment; ready once its health URL
+/// answers. Without `OTEL_BSP_SCHEDULE_DELAY` in `extra`, the SDK's default (5 s) applies.
+fn start_python(
+    venv: &Path,
+    script: &str,
+    service: &str,
+    otlp: &str,
+    extra: &[(&str, &str)],
+    dir: &Path,
+) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = clean_command(venv.join("opentelemetry-instrument"));
+    cmd.arg(venv.join("python"))
+        .arg(script)
+        .current_dir(interop_dir().join("python"))
+        .env("PORT", port.to_string())
+        .env("GRPC_PORT", free_port().to_string())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("OTEL_SERVICE_NAME", service)
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_PYTHON_FLASK_EXCLUDED_URLS", "health");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut app = Proc::start("python app", cmd, dir);
+    app.wait_ready("its health URL", Duration::from_secs(60), || http_ok(port));
+    (app, port)
+}
+
+/// `forwarder.py`: OTLP/gRPC on a free port, batching for `batch_ms`, sending to `to`.
+fn start_forwarder(venv: &Path, to: &str, batch_ms: u32, dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = clean_command(venv.join("python"));
+    cmd.arg(interop_dir().join("python/forwarder.py"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--to", to])
+        .args(["--batch-ms", &batch_ms.to_string()])
+        .env("PYTHONUNBUFFERED", "1");
+    let mut f = Proc::start("forwarder", cmd, dir);
+    f.wait_ready("its gRPC port", Duration::from_secs(30), || tcp_ok(port));
+    (f, port)
+}
+
+// ---------------------------------------------------------------------------------- tbt run
+
+/// What one `tbt run` left.
+struct TbtRun {
+    code: Option<i32>,
+    output: String,
+    report: Value,
+    took: Duration,
+}
+
+impl TbtRun {
+    fn test(&self, name: &str) -> &Value {
+        self.report["tests"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == name))
+            .unwrap_or_else(|| panic!("no test `{name}` in the report\n{}", self.output))
+    }
+
+    /// The messages of the failed expectations, one a line.
+    fn failures(&self) -> String {
+        let mut out = Vec::new();
+        for t in self.report["tests"].as_array().into_iter().flatten() {
+            for s in t["steps"].as_array().into_iter().flatten() {
+                for e in s["expectations"].as_array().into_iter().flatten() {
+                    if e["status"] != "passed" {
+                        out.push(format!(
+                            "{}{}: {} — {}",
+                            t["name"].as_str().unwrap_or("?"),
+                            s["name"]
+                                .as_str()
+                                .map(|n| format!(".{n}"))
+                                .unwrap_or_default(),
+                            e["source"].as_str().unwrap_or("?"),
+                            e["message"].as_str().unwrap_or("?")
+                        ));
+                    }
+                }
+                if let Some(r) = s["reason"].as_str() {
+                    out.push(format!("{}: {r}", t["name"].as_str().unwrap_or("?")));
+                }
+            }
+        }
+        out.join("\n")
+    }
+}
+
+/// `tbt --color never run SUITE ARGS… --otlp-grpc GRPC --otlp-http HTTP --timeout 20s
+/// --report json=…` in `project` (where `.tbt/` is written), killed if it has not finished
+/// within 60 s.
+fn tbt_run(project: &Path, suite: &Path, grpc: &str, http: &str, args: &[&str]) -> TbtRun {
+    let report = project.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_tbt"));
+    cmd.current_dir(project)
+        .args(["--color", "never", "run"])
+        .arg(suite)
+        .args(args)
+        .args(["--otlp-grpc", grpc, "--otlp-http", http, "--timeout", "20s"])
+        .arg("--report")
+        .arg(format!("json={}", report.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let start = Instant::now();
+    let child = cmd.spawn().expect("tbt runs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<Output>>();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("tbt's output"),
+        Err(_) => {
+            if let Some(pid) = Pid::from_raw(pid as i32) {
+                let _ = kill_process_group(pid, Signal::KILL);
+            }
+            panic!("tbt run did not finish within 60 s");
+        }
+    };
+    let took = start.elapsed();
+    let output = format!(
+        "--- tbt exit {:?} after {took:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    TbtRun {
+        code: out.status.code(),
+        output,
+        report,
+        took,
+    }
+}
+
+/// The run passed: exit 0.
+fn assert_passed(run: &TbtRun, procs: &[&Proc]) {
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the suite must pass against the real exporters\nfailed expectations:\n{}\n{}\n{}",
+        run.failures(),
+        run.output,
+        procs
+            .iter()
+            .map(|p| p.output())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The N+1 run failed (exit 1) on the repeated statement: the order test passed, and the
+/// `by` expectation of `n_plus_one` saw the request's 3 queries in 2 groups, the per-line one
+/// with 2 spans — not an empty selection.
+fn assert_n_plus_one(run: &TbtRun, procs: &[&Proc]) {
+    let context = || {
+        format!(
+            "failed expectations:\n{}\n{}\n{}",
+            run.failures(),
+            run.output,
+            procs
+                .iter()
+                .map(|p| p.output())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    assert_eq!(run.code, Some(1), "exit code\n{}", context());
+    let n1 = run.test("n_plus_one");
+    assert_eq!(n1["status"], "failed", "{}", context());
+    let e = &n1["steps"][0]["expectations"][0];
+    let message = e["message"].as_str().unwrap_or("");
+    assert!(
+        !message.contains("matched no spans"),
+        "the N+1 must fail on its statements, not on an empty selection: {message}\n{}",
+        context()
+    );
+    assert!(
+        message.contains("3 spans selected in 2 groups"),
+        "the message names the selection and its groups: {message}\n{}",
+        context()
+    );
+    let groups = e["groups"].as_array().cloned().unwrap_or_default();
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["spans"] == 2 && g["passed"] == false),
+        "the per-line query is the group of 2 that failed: {groups:#?}\n{}",
+        context()
+    );
+    assert_eq!(
+        run.test("order")["status"],
+        "passed",
+        "the order the N+1 test reads is created and checked out\n{}",
+        context()
+    );
+}
+
+/// The Flask suite's passing tests.
+const FLASK_PASSING: &[&str] = &[
+    "--test",
+    "order",
+    "--test",
+    "unknown_sku",
+    "--test",
+    "failure",
+];
+
+fn flask_base(port: u16) -> String {
+    format!("base=http://127.0.0.1:{port}")
+}
+
+// ------------------------------------------------------------------- Python, default delay
+
+#[test]
+fn flask_with_the_default_export_delay_passes_the_passing_suite() {
+    let Some(venv) = available(python_venv()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let otlp = format!("127.0.0.1:{}", free_port());
+    let (app, port) = start_python(&venv, "app.py", "flask", &otlp, &[], dir.path());
+    let base = flask_base(port);
+    let mut args = vec!["--var", &base];
+    args.extend_from_slice(FLASK_PASSING);
+    let run = tbt_run(dir.path(), &suite("flask.tbt"), &otlp, "127.0.0.1:0", &args);
+    assert_passed(&run, &[&app]);
+}
+
+#[test]
+fn flask_with_the_default_export_delay_fails_the_n_plus_one_on_its_group() {
+    let Some(venv) = available(python_venv()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let otlp = format!("127.0.0.1:{}", free_port());
+    let (app, port) = start_python(&venv, "app.py", "flask", &otlp, &[], dir.path());
+    let base = flask_base(port);
+    let run = tbt_run(
+        dir.path(),
+        &suite("flask.tbt"),
+        &otlp,
+        "127.0.0.1:0",
+        &["--var", &base, "--test", "n_plus_one"],
+    );
+    assert_n_plus_one(&run, &[&app]);
+}
+
+// ------------------------------------------------------- Python, through a 1 s batching forwarder
+
+#[test]
+fn flask_through_a_forwarder_batching_for_1s_passes_the_passing_suite() {
+    let Some(venv) = available(python_venv()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let otlp = format!("127.0.0.1:{}", free_port());
+    let (fwd, fwd_port) = start_forwarder(&venv, &otlp, 1000, dir.path());
+    let (app, port) = start_python(
+        &venv,
+        "app.py",
+        "flask",
+        &format!("127.0.0.1:{fwd_port}"),
+        &[],
+        dir.path(),
+    );
+    let base = flask_base(port);
+    let mut args = vec!["--var", &base];
+    args.extend_from_slice(FLASK_PASSING);
+    let run = tbt_run(dir.path(), &suite("flask.tbt"), &otlp, "127.0.0.1:0", &args);
+    assert_passed(&run, &[&app, &fwd]);
+}
+
+#[test]
+fn flask_through_a_forwarder_batching_for_1s_fails_the_n_plus_one_on_its_group() {
+    let Some(venv) = available(python_venv()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let otlp = format!("127.0.0.1:{}", free_port());
+    let (fwd, fwd_port) = start_forwarder(&venv, &otlp, 1000, dir.path());
+    let (app, port) = start_python(
+        &venv,
+        "app.py",
+        "flask",
+        &format!("127.0.0.1:{fwd_port}"),
+        &[],
+        dir.path(),
+    );
+    let base = flask_base(port);
+    let run = tbt_run(
+        dir.path(),
+        &suite("flask.tbt"),
+        &otlp,
+        "127.0.0.1:0",
+        &["--var", &base, "--test", "n_plus_one"],
+    );
+    assert_n_plus_one(&run, &[&app, &fwd]);
+}
+
+// ------------------------------------------------------------------------ Node, late first export
+
+#[test]
+fn node_sdk_whose_first_export_comes_late_passes_the_passing_suite() {
+    let Some(app_dir) = available(node_app()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    // The SDK's defaults: a BatchSpanProcessor with a 5 s schedule delay; the exporter opens its
+    // HTTP connection with its first export, up to 5 s after the request.
+    let mut cmd = clean_command("node");
+    cmd.arg("app.js")
+        .current_dir(&app_dir)
+        .env("PORT", port.to_string())
+        .env("OTEL_SERVICE_NAME", "node_shop")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{http}"))
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none");
+    let mut app = Proc::start("node app", cmd, dir.path());
+    app.wait_ready("its health URL", Duration::from_secs(60), || http_ok(port));
+    let base = format!("base=http://127.0.0.1:{port}");
+    let run = tbt_run(
+        dir.path(),
+        &suite("node.tbt"),
+        "127.0.0.1:0",
+        &http,
+        &["--var", &base],
+    );
+    assert_passed(&run, &[&app]);
+}
+
+// ------------------------------------------------------------------------------------ absence
+
+/// The service answers, then records an error span in the request's trace 300–800 ms later, and
+/// exports every second. `expect no span[status == error]` runs twice with the same project
+/// directory, so what tbt keeps in `.tbt/` from the first run is there for the second.
+///
+/// What the first run can know: that the trigger reached a system (the HTTP server answered), so
+/// a trace of only tbt's own span is not complete; the service's spans once they arrive, and the
+/// cadence of the batches it sees during the run (the lag between a span's end and its arrival).
+/// What it cannot know: whether more spans are still to come after the first batch — nothing in
+/// the server span announces a later child, and one batch does not show the exporter's period —
+/// so a verdict at a quiet window shorter than the export period may pass, and the first run may
+/// pass or fail. The second run knows the service's export cadence from the first (remembered in
+/// `.tbt/`), waits out a quiet window covering it, sees the error span, and must fail.
+#[test]
+fn expect_no_is_not_fooled_by_an_error_after_the_answer_on_the_second_run() {
+    let Some(venv) = available(python_venv()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let otlp = format!("127.0.0.1:{}", free_port());
+    let (app, port) = start_python(
+        &venv,
+        "late_error.py",
+        "late",
+        &otlp,
+        &[("OTEL_BSP_SCHEDULE_DELAY", "1000")],
+        dir.path(),
+    );
+    let base = flask_base(port);
+    let args = ["--var", base.as_str()];
+    let first = tbt_run(
+        dir.path(),
+        &suite("late_error.tbt"),
+        &otlp,
+        "127.0.0.1:0",
+        &args,
+    );
+    eprintln!(
+        "first run (not asserted): exit {:?} after {:?}; {}",
+        first.code,
+        first.took,
+        match first.failures() {
+            f if f.is_empty() => "no expectation failed".to_owned(),
+            f => f,
+        }
+    );
+    let second = tbt_run(
+        dir.path(),
+        &suite("late_error.tbt"),
+        &otlp,
+        "127.0.0.1:0",
+        &args,
+    );
+    let context = format!(
+        "failed expectations:\n{}\n{}\n{}",
+        second.failures(),
+        second.output,
+        app.output()
+    );
+    assert_eq!(
+        second.code,
+        Some(1),
+        "the second run must see the late error span and fail\n{context}"
+    );
+    let e = &second.test("no_error")["steps"][0]["expectations"];
+    let absence = e
+        .as_array()
+        .and_then(|e| {
+            e.iter().find(|e| {
+                e["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("expect no"))
+            })
+        })
+        .unwrap_or_else(|| panic!("no `expect no` in the report\n{context}"));
+    assert_eq!(absence["status"], "failed", "{context}");
+    assert!(
+        absence["selected"].as_u64().is_some_and(|n| n >= 1),
+        "the error span is selected: {absence:#}\n{context}"
+    );
+}
