@@ -75,6 +75,28 @@ pub struct Readiness {
     pub within: Duration,
 }
 
+/// The export delay tbt gives the services it starts (`OTEL_BSP_SCHEDULE_DELAY`, ms).
+pub const EXPORT_DELAY_MS: u64 = 50;
+
+impl ServiceSpec {
+    /// The `service.name` its spans carry and its export period: what tbt set (its own `env`
+    /// wins over tbt's defaults), so the trace judge need not estimate it.
+    pub fn export_period(&self) -> (String, Duration) {
+        let var = |k: &str| {
+            self.env
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let name = var("OTEL_SERVICE_NAME").unwrap_or(&self.name).to_string();
+        let ms = var("OTEL_BSP_SCHEDULE_DELAY")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(EXPORT_DELAY_MS);
+        (name, Duration::from_millis(ms))
+    }
+}
+
 /// A readiness check, retried with a short capped backoff until it passes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -128,7 +150,10 @@ impl OtelEnv {
         }
         // 50 ms: the quiet window for an exporter is its period plus a quarter (≥ 20 ms), which
         // stays inside the default `settle` (100 ms), so verdicts wait for nothing but `settle`.
-        vars.push(("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "50".to_owned()));
+        vars.push((
+            "OTEL_BSP_SCHEDULE_DELAY".to_owned(),
+            EXPORT_DELAY_MS.to_string(),
+        ));
         vars.push(("OTEL_TRACES_SAMPLER".to_owned(), "always_on".to_owned()));
         vars.push(("OTEL_SERVICE_NAME".to_owned(), service.to_owned()));
         vars

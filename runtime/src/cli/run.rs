@@ -310,6 +310,11 @@ pub fn run(args: Args, color: Color) -> Status {
                 ..ReceiverConfig::default()
             };
             let store = TraceStore::new(StoreLimits::default());
+            // The services tbt starts export at a period it knows.
+            for spec in &service_specs {
+                let (name, period) = spec.export_period();
+                store.exporters().declare(&name, period);
+            }
             match Receiver::start(config, store.clone()).await {
                 Ok(r) => {
                     let describe = format!(

@@ -640,7 +640,8 @@ impl Runner {
             reached,
             settle,
             expected,
-            Box::new(move |s: &str| source.cadence(s).or_else(|| history.cadence(s))),
+            // The live estimate can be low after one batch; the remembered one says more.
+            Box::new(move |s: &str| source.cadence(s).max(history.cadence(s))),
             slowest,
         );
         let deadline = tokio::time::Instant::now() + timeout;
@@ -763,11 +764,19 @@ impl Runner {
     /// The history this run leaves: the exporter periods seen, and each passing step's services.
     fn learned(&self, result: &RunResult) -> completion::History {
         let mut h = self.history.clone();
+        // Remembered periods fade by a quarter a run unless seen again, so a service made faster
+        // stops being waited for; a longer one seen now wins at once.
+        for c in h.cadence_ms.values_mut() {
+            *c -= *c / 4;
+        }
         for (service, c) in self.source.cadences() {
             if service != "tbt" {
-                h.cadence_ms.insert(service, c.as_millis() as u64);
+                let seen = c.as_millis() as u64;
+                let entry = h.cadence_ms.entry(service).or_insert(seen);
+                *entry = (*entry).max(seen);
             }
         }
+        h.cadence_ms.retain(|_, c| *c > 0);
         let states = self
             .shapes
             .lock()

@@ -3,14 +3,17 @@
 //! judge ([`crate::run::completion`]) turns a service's *cadence* (its export period) into the
 //! quiet window a verdict waits for.
 //!
-//! Estimate: an OpenTelemetry batch span processor exports every `D` (5 s by default), so a
-//! span waits in its queue at most `D`; the oldest span of a batch shows the lag
-//! `arrival − end` (≤ `D`, larger when clocks disagree), and the gap since the service's previous
-//! batch is ≥ `D` when it exports on its timer. Each batch gives the sample
-//! `min(lag of its oldest span, gap since the previous batch)` — the gap bounds a lag inflated by
-//! clock skew, the lag bounds a gap inflated by idle time — and the cadence is the largest of
-//! the last [`SAMPLES`] samples, capped at [`MAX_CADENCE`]. A batch whose oldest span ended in the
-//! future (a clock ahead of ours) gives no lag; then the gap alone, if known, is the sample.
+//! Estimate: an OpenTelemetry batch span processor exports on a timer every `D` (5 s by default),
+//! so a span waits in its queue at most `D`: the oldest span of a batch shows the lag
+//! `arrival − end` (≤ `D` when clocks agree), and consecutive batches are a multiple of `D` apart
+//! (exactly `D` when spans kept coming). The cadence is
+//! `max(largest lag, min(smallest gap, 4 × largest lag))` over the last [`SAMPLES`] batches,
+//! capped at [`MAX_CADENCE`]: lags alone underestimate (a span that ended just before the tick
+//! waited little), the smallest gap alone overestimates an idle service (its batches are many
+//! periods apart), and a gap far beyond every lag is idleness, not the period. A lag from a clock
+//! ahead of ours (the span ended "in the future") is not counted. A service whose period is known
+//! (one tbt started, with the `OTEL_BSP_SCHEDULE_DELAY` it was given) is [`Exporters::declare`]d
+//! and not estimated.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,7 +27,32 @@ pub const MAX_CADENCE: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct Service {
     last_batch: Option<Instant>,
-    samples: VecDeque<Duration>,
+    lags: VecDeque<Duration>,
+    gaps: VecDeque<Duration>,
+    declared: Option<Duration>,
+}
+
+impl Service {
+    fn cadence(&self) -> Option<Duration> {
+        if let Some(d) = self.declared {
+            return Some(d);
+        }
+        let lag = self.lags.iter().copied().max();
+        let gap = self.gaps.iter().copied().min();
+        let c = match (lag, gap) {
+            (Some(l), Some(g)) => l.max(g.min(l * 4)),
+            (Some(l), None) => l,
+            (None, g) => g?,
+        };
+        Some(c.min(MAX_CADENCE))
+    }
+}
+
+fn push(q: &mut VecDeque<Duration>, d: Duration) {
+    if q.len() == SAMPLES {
+        q.pop_front();
+    }
+    q.push_back(d.min(MAX_CADENCE));
 }
 
 /// The per-service exporter log. Cheap to clone: clones share the log.
@@ -54,29 +82,29 @@ impl Exporters {
             Some(e) => e,
             None => map.entry(Arc::from(service)).or_default(),
         };
-        let lag = (oldest_end_unix_nanos > 0 && oldest_end_unix_nanos <= now_unix_nanos)
-            .then(|| Duration::from_nanos(now_unix_nanos - oldest_end_unix_nanos));
-        let gap = entry
-            .last_batch
-            .map(|prev| now.saturating_duration_since(prev));
-        let sample = match (lag, gap) {
-            (Some(l), Some(g)) => Some(l.min(g)),
-            (Some(l), None) => Some(l),
-            (None, g) => g,
-        };
-        entry.last_batch = Some(now);
-        if let Some(s) = sample {
-            if entry.samples.len() == SAMPLES {
-                entry.samples.pop_front();
-            }
-            entry.samples.push_back(s.min(MAX_CADENCE));
+        if oldest_end_unix_nanos > 0 && oldest_end_unix_nanos <= now_unix_nanos {
+            push(
+                &mut entry.lags,
+                Duration::from_nanos(now_unix_nanos - oldest_end_unix_nanos),
+            );
         }
+        if let Some(prev) = entry.last_batch {
+            push(&mut entry.gaps, now.saturating_duration_since(prev));
+        }
+        entry.last_batch = Some(now);
+    }
+
+    /// Declares the export period of `service` (a service tbt started with a known
+    /// `OTEL_BSP_SCHEDULE_DELAY`): it is used instead of an estimate.
+    pub fn declare(&self, service: &str, cadence: Duration) {
+        let mut map = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(Arc::from(service)).or_default().declared = Some(cadence);
     }
 
     /// The estimated export period of `service`, once a batch was seen.
     pub fn cadence(&self, service: &str) -> Option<Duration> {
         let map = self.services.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(service)?.samples.iter().copied().max()
+        map.get(service)?.cadence()
     }
 
     /// Every service with an estimate, sorted by name.
@@ -84,7 +112,7 @@ impl Exporters {
         let map = self.services.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<(String, Duration)> = map
             .iter()
-            .filter_map(|(k, v)| Some((k.to_string(), v.samples.iter().copied().max()?)))
+            .filter_map(|(k, v)| Some((k.to_string(), v.cadence()?)))
             .collect();
         out.sort();
         out
@@ -98,63 +126,52 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     #[test]
-    fn a_timer_exporter_is_estimated_by_the_lag_of_its_oldest_span() {
+    fn a_timer_exporter_is_estimated_from_lags_and_gaps() {
         let e = Exporters::default();
         let t0 = Instant::now();
-        // Batches every 1 s; the oldest span of each waited 900 ms, 400 ms, 950 ms.
-        for (i, lag) in [900u64, 400, 950].into_iter().enumerate() {
+        // Batches every 1 s; the oldest span of each waited 600 ms, 400 ms, 700 ms: the lags
+        // alone say 700 ms, the gaps say 1 s.
+        for (i, lag) in [600u64, 400, 700].into_iter().enumerate() {
             let now = t0 + Duration::from_secs(i as u64);
             let unix = 10_000 * MS + i as u64 * 1000 * MS;
             e.observe("a", now, unix, unix - lag * MS);
         }
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(950)));
+        assert_eq!(e.cadence("a"), Some(Duration::from_secs(1)));
         assert_eq!(e.cadence("b"), None);
+    }
+
+    #[test]
+    fn an_idle_fast_exporter_is_not_taken_for_a_slow_one() {
+        let e = Exporters::default();
+        let t0 = Instant::now();
+        // Exports every 50 ms but gets a request every 2 s: lags ≤ 50 ms, gaps 2 s.
+        for i in 0..4u64 {
+            let unix = 10_000 * MS + i * 2000 * MS;
+            e.observe("a", t0 + Duration::from_secs(2 * i), unix, unix - 40 * MS);
+        }
+        assert_eq!(e.cadence("a"), Some(Duration::from_millis(160)));
+        e.declare("a", Duration::from_millis(50));
+        assert_eq!(e.cadence("a"), Some(Duration::from_millis(50)));
     }
 
     #[test]
     fn a_skewed_clock_is_bounded_by_the_gap_between_batches() {
         let e = Exporters::default();
         let t0 = Instant::now();
-        // The service's clock is 20 s behind: every lag looks like 20 s; batches come every 100 ms.
+        // The service's clock is ahead: no lag counts; batches come every 100 ms.
         for i in 0..5u64 {
             let unix = 50_000 * MS + i * 100 * MS;
             e.observe(
                 "a",
                 t0 + Duration::from_millis(100 * i),
                 unix,
-                unix - 20_000 * MS,
-            );
-        }
-        // The first batch has no gap: its sample is the (capped) lag; the window keeps it until
-        // it ages out, so an estimate errs on the patient side.
-        assert_eq!(e.cadence("a"), Some(Duration::from_secs(20)));
-        for i in 5..(5 + SAMPLES as u64) {
-            let unix = 50_000 * MS + i * 100 * MS;
-            e.observe(
-                "a",
-                t0 + Duration::from_millis(100 * i),
-                unix,
-                unix - 20_000 * MS,
+                unix + 20_000 * MS,
             );
         }
         assert_eq!(e.cadence("a"), Some(Duration::from_millis(100)));
-    }
-
-    #[test]
-    fn a_clock_ahead_gives_no_lag() {
-        let e = Exporters::default();
-        let t0 = Instant::now();
-        e.observe("a", t0, 1000 * MS, 2000 * MS);
-        assert_eq!(
-            e.cadence("a"),
-            None,
-            "no sample from a first batch without a lag"
-        );
-        e.observe("a", t0 + Duration::from_millis(250), 1250 * MS, 3000 * MS);
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(250)));
         assert_eq!(
             e.cadences(),
-            vec![("a".to_string(), Duration::from_millis(250))]
+            vec![("a".to_string(), Duration::from_millis(100))]
         );
     }
 }
