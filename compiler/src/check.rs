@@ -12,8 +12,8 @@ use crate::ast::{
     self, BinaryOp, BlockStmtKind, Expr, ExprKind, ItemKind, Lit, Path, StmtKind, StrPart, UnaryOp,
 };
 use crate::builtins::{self, FnContext, Ty, did_you_mean};
-use crate::compile::Options;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::options::Options;
 use crate::program::{CaptureSource, ModuleId, Origin, Program};
 use crate::semconv;
 use crate::span::{SourceMap, Span};
