@@ -8,7 +8,7 @@
 //! waits for every final node of test T. Every node maps back to its source span.
 
 use crate::ast::{ExpectKind, StmtKind};
-use crate::check::{Dep, DepKind, Phase};
+use crate::deps::{Dep, DepKind, Phase};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::program::{CaptureSource, Program};
 use crate::span::Span;
