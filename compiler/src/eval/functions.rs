@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::value::Value;
 
 use super::EvalError;
+use super::nodes::{Env, Node, response_header};
 use super::ops::{self, short};
-use super::program::{Env, Node, response_header};
 
 /// The signature table lives in [`crate::builtins::FUNCTIONS`], shared with the checker and the
 /// language server; this module implements the functions.

@@ -1,4 +1,6 @@
-//! Expressions compiled for one trace snapshot, and their evaluation.
+//! The evaluator's nodes: expressions compiled for one trace snapshot, and their evaluation.
+//!
+//! (Not to be confused with [`crate::program`], the checked suite.)
 //!
 //! [`Compiler`] turns an `ast::Expr` into a [`Node`] with every name resolved once: scope
 //! variables become constants, built-in span fields a [`Field`], attributes an interned key,
