@@ -690,7 +690,11 @@ impl<'t> Compiler<'t> {
                 sig.example
             ));
         }
-        let func = functions::func_of(&name);
+        let Some(func) = functions::func_of(&name) else {
+            return err(format!(
+                "the function `{name}` has no implementation in the evaluator"
+            ));
+        };
         let inner_cx = if cx == Cx::Block { Cx::Pred } else { cx };
         match func {
             Func::Count => {
