@@ -12,8 +12,9 @@ use crate::ast::{
     self, BinaryOp, BlockStmtKind, Expr, ExprKind, ItemKind, Lit, Path, StmtKind, StrPart, UnaryOp,
 };
 use crate::builtins::{self, FnContext, Ty, did_you_mean};
-use crate::compile::Options;
+use crate::deps::{Dep, DepKind, Phase};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::options::Options;
 use crate::program::{CaptureSource, ModuleId, Origin, Program};
 use crate::semconv;
 use crate::span::{SourceMap, Span};
@@ -52,37 +53,6 @@ fn memo<V: Clone>(memo: &Memo<V>, key: &str, f: impl FnOnce(&str) -> V) -> V {
     }
     m.insert(key.to_string(), v.clone());
     v
-}
-
-/// When, inside its step, a value is needed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Before the trigger fires (step `let`s, trigger arguments and options).
-    Trigger,
-    /// When the step's expectations are evaluated.
-    Assert,
-}
-
-/// What a dependency is for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DepKind {
-    /// Reads capture `name` of step `step` of test `test`.
-    Capture {
-        /// The producing test.
-        test: usize,
-        /// The producing step.
-        step: usize,
-        /// The capture's name.
-        name: String,
-        /// Response or trace.
-        source: CaptureSource,
-    },
-    /// `after test`.
-    After {
-        /// The test that must finish first.
-        test: usize,
-    },
 }
 
 /// What a name written in the source refers to, as the checker resolved it (recorded for the
@@ -162,21 +132,6 @@ pub struct Index {
     pub references: Vec<Reference>,
     /// Each checked expression's span and static type.
     pub types: Vec<(Span, Ty)>,
-}
-
-/// A dependency of step `step` of test `test` on another node.
-#[derive(Clone, Debug)]
-pub struct Dep {
-    /// The consuming test.
-    pub test: usize,
-    /// The consuming step.
-    pub step: usize,
-    /// When the consumer needs it.
-    pub phase: Phase,
-    /// On what.
-    pub kind: DepKind,
-    /// Where the reference is written.
-    pub span: Span,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,6 +17,8 @@ use crate::span::{FileId, SourceMap, Span};
 use crate::stdlib;
 use std::collections::HashMap;
 
+pub use crate::options::Options;
+
 /// Resolves and reads imported modules.
 pub trait SourceLoader {
     /// The canonical name and bytes of the module that `import "path"` in module `importer` means.
@@ -70,24 +72,6 @@ pub fn join_relative(importer: &str, path: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-/// Settings that change what the checker reports.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Severity of TBT0305 (deprecated attribute); `None` turns it off.
-    pub deprecated_attributes: Option<Severity>,
-    /// Severity of TBT0304 (unknown attribute close to a known one); `None` turns it off.
-    pub unknown_attributes: Option<Severity>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            deprecated_attributes: Some(Severity::Warning),
-            unknown_attributes: Some(Severity::Warning),
-        }
-    }
 }
 
 /// Everything one compilation produced.

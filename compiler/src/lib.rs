@@ -22,6 +22,8 @@ pub use value::Value;
 pub mod builtins;
 pub mod check;
 pub mod compile;
+pub mod deps;
+mod options;
 pub mod plan;
 pub mod program;
 pub mod render;

@@ -16,7 +16,7 @@
 //! wins.
 
 use crate::ast::{self, ExpectKind, StmtKind};
-use crate::check::{Dep, DepKind, Phase};
+use crate::deps::{Dep, DepKind, Phase};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::program::{CaptureSource, Program};
 use crate::span::{FileId, SourceMap, Span};

@@ -12,10 +12,11 @@
 //! parent cycles (broken and noted), clock skew (timestamps are kept as sent; `end < start` gives a
 //! zero duration), spans of other traces (dropped when a trace id filter is given).
 //!
-//! Incremental use: the runtime calls [`Trace::extend`] with each batch as it arrives. New spans
-//! are converted once and appended; then the order and the indexes are rebuilt, which costs
-//! O(n log n) over records that are only moved, never re-decoded. Indices of earlier snapshots
-//! are therefore not stable across `extend`.
+//! Snapshots, not increments: the runtime builds a new trace from each snapshot of the spans its
+//! store (or a remote backend) holds, with [`Trace::from_resource_spans`]. [`Trace::extend`] adds
+//! a batch to an existing trace (converted once and appended; then the order and the indexes are
+//! rebuilt, O(n log n) over records that are only moved, never re-decoded); indices of earlier
+//! snapshots are therefore not stable across `extend`.
 //!
 //! No I/O here: callers hand in bytes or text.
 

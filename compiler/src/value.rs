@@ -257,8 +257,52 @@ impl From<&AnyValue> for Value {
 impl PartialEq for Value {
     /// Structural equality; ints and floats compare by numeric value.
     fn eq(&self, other: &Value) -> bool {
-        crate::eval::ops::values_equal(self, other).unwrap_or(false)
+        self.equals(other).unwrap_or(false)
     }
+}
+
+impl Value {
+    /// Equality with numeric mixing (ints and floats compare by numeric value): `None` when the
+    /// types cannot be compared. `null` compares (unequal) with anything; inside lists and
+    /// objects, elements of types that cannot be compared are unequal. The evaluator's `==`
+    /// turns `None` into a type error.
+    pub fn equals(&self, other: &Value) -> Option<bool> {
+        equals_depth(self, other, 0)
+    }
+}
+
+fn equals_depth(a: &Value, b: &Value, depth: usize) -> Option<bool> {
+    use Value as V;
+    if depth > MAX_VALUE_DEPTH {
+        return Some(false);
+    }
+    Some(match (a, b) {
+        (V::Null, V::Null) => true,
+        (V::Null, _) | (_, V::Null) => false,
+        (V::Bool(x), V::Bool(y)) => x == y,
+        (V::Int(x), V::Int(y)) => x == y,
+        (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => {
+            a.as_f64().unwrap_or(f64::NAN) == b.as_f64().unwrap_or(f64::NAN)
+        }
+        (V::Str(x), V::Str(y)) => x == y,
+        (V::Duration(x), V::Duration(y)) => x == y,
+        (V::Bytes(x), V::Bytes(y)) => x == y,
+        (V::List(x), V::List(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| equals_depth(p, q, depth + 1).unwrap_or(false))
+        }
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .any(|(k2, v2)| k == k2 && equals_depth(v, v2, depth + 1).unwrap_or(false))
+                })
+        }
+        (V::Spans(x), V::Spans(y)) => x == y,
+        _ => return None,
+    })
 }
 
 /// Lowercase hex of bytes (span and trace ids).

@@ -36,7 +36,7 @@ pub fn capabilities() -> ServerCapabilities {
         }),
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
-                legend: crate::ide::semantic_tokens_legend(),
+                legend: crate::legend::semantic_tokens_legend(),
                 full: Some(SemanticTokensFullOptions::Bool(true)),
                 range: None,
                 work_done_progress_options: WorkDoneProgressOptions::default(),

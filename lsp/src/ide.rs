@@ -2,6 +2,7 @@
 //! compilation of the document, converts the LSP position to a byte offset of the text that
 //! compilation saw, asks the analysis, and converts byte ranges back (UTF-16).
 
+use crate::legend::token_types;
 use crate::server::Backend;
 use crate::workspace::{Group, Snapshot};
 use std::collections::HashMap;
@@ -13,9 +14,9 @@ use tower_lsp_server::ls_types::{
     self as lsp, CompletionItemKind, CompletionItemTag, CompletionResponse, CompletionTextEdit,
     DocumentSymbolResponse, Documentation, FoldingRange, FoldingRangeKind, GotoDefinitionResponse,
     HoverContents, LocationLink, MarkupContent, MarkupKind, OneOf, ParameterInformation,
-    ParameterLabel, PrepareRenameResponse, SemanticToken, SemanticTokenModifier, SemanticTokenType,
-    SemanticTokens, SemanticTokensLegend, SemanticTokensResult, SignatureInformation, SymbolKind,
-    TextEdit, Uri, WorkspaceEdit, WorkspaceSymbol, WorkspaceSymbolResponse,
+    ParameterLabel, PrepareRenameResponse, SemanticToken, SemanticTokens, SemanticTokensResult,
+    SignatureInformation, SymbolKind, TextEdit, Uri, WorkspaceEdit, WorkspaceSymbol,
+    WorkspaceSymbolResponse,
 };
 
 /// A document's compilation and the byte offset of a position in it.
@@ -95,33 +96,6 @@ fn markdown(value: String) -> MarkupContent {
     MarkupContent {
         kind: MarkupKind::Markdown,
         value,
-    }
-}
-
-/// The semantic token types of the legend: the standard LSP names of [`ide::TokenKind`], once
-/// each, in first-use order.
-fn token_types() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for k in ide::TokenKind::ALL {
-        if !out.contains(&k.lsp_type()) {
-            out.push(k.lsp_type());
-        }
-    }
-    out
-}
-
-/// The legend announced in `initialize`: standard type names (attributes are `property`,
-/// variables `variable`, matchers `macro`, …) and the modifiers of [`ide::modifiers`].
-pub fn semantic_tokens_legend() -> SemanticTokensLegend {
-    SemanticTokensLegend {
-        token_types: token_types()
-            .into_iter()
-            .map(SemanticTokenType::new)
-            .collect(),
-        token_modifiers: ide::modifiers::NAMES
-            .iter()
-            .map(|n| SemanticTokenModifier::new(n))
-            .collect(),
     }
 }
 

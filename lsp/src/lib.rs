@@ -11,6 +11,7 @@ mod document;
 mod features;
 mod ide;
 mod last_run;
+mod legend;
 pub mod position;
 mod server;
 mod worker;

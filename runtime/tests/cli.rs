@@ -1,6 +1,6 @@
 //! The `tbt` binary as a user runs it: exit codes, output formats, file discovery.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn tbt(dir: &Path, args: &[&str]) -> Output {
@@ -261,14 +261,6 @@ fn plan_refuses_a_suite_with_errors() {
     let o = tbt(d.path(), &["plan", "bad.tbt"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).is_empty());
-}
-
-#[allow(dead_code)]
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo")
-        .to_path_buf()
 }
 
 #[test]

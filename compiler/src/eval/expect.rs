@@ -8,8 +8,8 @@ use crate::span::Span;
 use crate::trace::Trace;
 use crate::value::{SpanSet, Value, format_duration};
 
+use super::nodes::{Compiler, Cx, Env, Node, Pred};
 use super::ops::short;
-use super::program::{Compiler, Cx, Env, Node, Pred};
 use super::{
     Check, EvalError, Expectation, ExpectationResult, GroupResult, Host, NearMiss, Response, Scope,
     SpanRef, StepOutcome,
@@ -803,7 +803,7 @@ fn explain(
         Node::Comb(_, a, b) | Node::GtOrChild(a, b) => {
             let comb = match node {
                 Node::Comb(c, ..) => *c,
-                _ => super::program::Comb::Child,
+                _ => super::nodes::Comb::Child,
             };
             let (Ok(sa), Ok(sb)) = (a.eval_spans(env), b.eval_spans(env)) else {
                 return;

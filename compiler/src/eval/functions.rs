@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::value::Value;
 
 use super::EvalError;
+use super::nodes::{Env, Node, response_header};
 use super::ops::{self, short};
-use super::program::{Env, Node, response_header};
 
 /// The signature table lives in [`crate::builtins::FUNCTIONS`], shared with the checker and the
 /// language server; this module implements the functions.
@@ -41,29 +41,38 @@ pub(crate) enum Func {
     Avg,
 }
 
-pub(crate) fn func_of(name: &str) -> Func {
-    match name {
-        "env" => Func::Env,
-        "uuid" => Func::Uuid,
-        "now" => Func::Now,
-        "json" => Func::Json,
-        "len" => Func::Len,
-        "int" => Func::Int,
-        "float" => Func::Float,
-        "string" => Func::String,
-        "lower" => Func::Lower,
-        "upper" => Func::Upper,
-        "regex_group" => Func::RegexGroup,
-        "attr" => Func::Attr,
-        "contains" => Func::Contains,
-        "header" => Func::Header,
-        "metadata" => Func::Metadata,
-        "count" => Func::Count,
-        "sum" => Func::Sum,
-        "min" => Func::Min,
-        "max" => Func::Max,
-        _ => Func::Avg,
-    }
+/// Each implemented function's name, once: the evaluator's side of
+/// [`crate::builtins::FUNCTIONS`] (a test checks that every function there is here).
+const IMPLEMENTED: &[(&str, Func)] = &[
+    ("env", Func::Env),
+    ("uuid", Func::Uuid),
+    ("now", Func::Now),
+    ("json", Func::Json),
+    ("len", Func::Len),
+    ("int", Func::Int),
+    ("float", Func::Float),
+    ("string", Func::String),
+    ("lower", Func::Lower),
+    ("upper", Func::Upper),
+    ("regex_group", Func::RegexGroup),
+    ("attr", Func::Attr),
+    ("contains", Func::Contains),
+    ("header", Func::Header),
+    ("metadata", Func::Metadata),
+    ("count", Func::Count),
+    ("sum", Func::Sum),
+    ("min", Func::Min),
+    ("max", Func::Max),
+    ("avg", Func::Avg),
+];
+
+/// The implementation of the function `name`, or `None` when the evaluator has none (an unknown
+/// name is never taken for another function).
+pub(crate) fn func_of(name: &str) -> Option<Func> {
+    IMPLEMENTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
 }
 
 fn type_err(f: &str, want: &str, v: &Value) -> EvalError {
@@ -188,4 +197,36 @@ pub(crate) fn call(f: Func, args: &[Node], env: &Env<'_>) -> Result<Value, EvalE
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_name_has_no_implementation() {
+        // It used to fall through to `avg`.
+        assert_eq!(func_of("median"), None);
+        assert_eq!(func_of(""), None);
+        assert_eq!(func_of("avg"), Some(Func::Avg));
+    }
+
+    #[test]
+    fn every_function_of_the_table_is_implemented_and_no_other() {
+        for f in crate::builtins::FUNCTIONS {
+            assert!(
+                func_of(f.name).is_some(),
+                "`{}` has no implementation",
+                f.name
+            );
+        }
+        // `count` is the aggregate keyword and `contains` the operator; neither is a function of
+        // the table, so calls by those names stop at the table lookup before `func_of`.
+        for (name, _) in IMPLEMENTED {
+            assert!(
+                lookup(name).is_some() || ["count", "contains"].contains(name),
+                "`{name}` is not in builtins::FUNCTIONS"
+            );
+        }
+    }
 }

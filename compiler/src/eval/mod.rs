@@ -23,8 +23,8 @@
 
 mod expect;
 mod functions;
+mod nodes;
 pub(crate) mod ops;
-mod program;
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use crate::trace::Trace;
 use crate::value::Value;
 
 pub use expect::evaluate_step;
-pub use program::{evaluate_value, select};
+pub use nodes::{evaluate_value, select};
 
 /// Resolves names for the evaluator; supplied by the caller (checker or runtime).
 ///

@@ -36,45 +36,10 @@ pub(crate) fn short(v: &Value) -> String {
     }
 }
 
-/// Equality with numeric mixing. `null` compares (unequal) with anything; other mismatched types
-/// are a type error (an attribute of the wrong runtime type must say what it found).
+/// Equality with numeric mixing ([`Value::equals`]); mismatched types other than `null` are a
+/// type error (an attribute of the wrong runtime type must say what it found).
 pub fn values_equal(a: &Value, b: &Value) -> Result<bool, EvalError> {
-    values_equal_depth(a, b, 0)
-}
-
-fn values_equal_depth(a: &Value, b: &Value, depth: usize) -> Result<bool, EvalError> {
-    use Value as V;
-    if depth > crate::value::MAX_VALUE_DEPTH {
-        return Ok(false);
-    }
-    Ok(match (a, b) {
-        (V::Null, V::Null) => true,
-        (V::Null, _) | (_, V::Null) => false,
-        (V::Bool(x), V::Bool(y)) => x == y,
-        (V::Int(x), V::Int(y)) => x == y,
-        (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => {
-            a.as_f64().unwrap_or(f64::NAN) == b.as_f64().unwrap_or(f64::NAN)
-        }
-        (V::Str(x), V::Str(y)) => x == y,
-        (V::Duration(x), V::Duration(y)) => x == y,
-        (V::Bytes(x), V::Bytes(y)) => x == y,
-        (V::List(x), V::List(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y.iter())
-                    .all(|(p, q)| values_equal_depth(p, q, depth + 1).unwrap_or(false))
-        }
-        (V::Object(x), V::Object(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(k, v)| {
-                    y.iter().any(|(k2, v2)| {
-                        k == k2 && values_equal_depth(v, v2, depth + 1).unwrap_or(false)
-                    })
-                })
-        }
-        (V::Spans(x), V::Spans(y)) => x == y,
-        _ => return Err(type_err(BinaryOp::Eq, a, b)),
-    })
+    a.equals(b).ok_or_else(|| type_err(BinaryOp::Eq, a, b))
 }
 
 /// Ordering for `< <= > >=`: numbers (mixed), durations, strings.

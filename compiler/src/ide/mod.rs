@@ -47,7 +47,9 @@
 mod complete;
 mod hover;
 pub mod last_run;
+mod markdown;
 mod nav;
+mod scan;
 mod tokens;
 
 pub use complete::{CompletionItem, CompletionKind};

@@ -1,4 +1,4 @@
-//! The command line: `tbt check`, `tbt fmt`, `tbt plan`.
+//! The command line: `tbt check`, `tbt fmt`, `tbt plan`, `tbt run`, `tbt lsp`.
 //!
 //! Exit codes (see `docs/cli.md`): 0 success; 1 a check that found something to change
 //! (`fmt --check`) or an expectation that failed; 2 compile or usage error; 3 infrastructure error.

@@ -1,4 +1,6 @@
-//! Expressions compiled for one trace snapshot, and their evaluation.
+//! The evaluator's nodes: expressions compiled for one trace snapshot, and their evaluation.
+//!
+//! (Not to be confused with [`crate::program`], the checked suite.)
 //!
 //! [`Compiler`] turns an `ast::Expr` into a [`Node`] with every name resolved once: scope
 //! variables become constants, built-in span fields a [`Field`], attributes an interned key,
@@ -688,7 +690,11 @@ impl<'t> Compiler<'t> {
                 sig.example
             ));
         }
-        let func = functions::func_of(&name);
+        let Some(func) = functions::func_of(&name) else {
+            return err(format!(
+                "the function `{name}` has no implementation in the evaluator"
+            ));
+        };
         let inner_cx = if cx == Cx::Block { Cx::Pred } else { cx };
         match func {
             Func::Count => {
