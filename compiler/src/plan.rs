@@ -177,21 +177,7 @@ impl ServicePlan {
                     plan.program = Leaf::new(d.args.first()?);
                     plan.args = d.args.get(1).map(Leaf::new);
                 }
-                "env" => {
-                    let key = match d.args.first()? {
-                        ast::Expr {
-                            kind: ast::ExprKind::Path(p),
-                            ..
-                        } if p.segments.len() == 1 => {
-                            crate::trigger::Key::Name(p.segments[0].name.clone())
-                        }
-                        k => crate::trigger::Key::Expr(Leaf::new(k)),
-                    };
-                    plan.env.push(Pair {
-                        key,
-                        value: Leaf::new(d.value.as_ref()?),
-                    });
-                }
+                "env" => plan.env.push(Pair::from_checked(d)?),
                 "cwd" => plan.cwd = d.args.first().map(Leaf::new),
                 "ready" => {
                     let probe = match d.args.first().map(|a| &a.kind) {

@@ -271,6 +271,26 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// The pair of a checked keyed directive (`header "k" = v`; for `env`, a bare name is the
+    /// key itself). `None` when it is not well formed.
+    pub fn from_checked(d: &ast::Directive) -> Option<Pair> {
+        let key = match d.args.first()? {
+            ast::Expr {
+                kind: ExprKind::Path(p),
+                ..
+            } if d.name.name == "env" && p.segments.len() == 1 => {
+                Key::Name(p.segments[0].name.clone())
+            }
+            k => Key::Expr(Leaf::new(k)),
+        };
+        Some(Pair {
+            key,
+            value: Leaf::new(d.value.as_ref()?),
+        })
+    }
+}
+
 /// The text of a value as a header, query or env value: strings as they are, others as written.
 pub fn text(v: &Value) -> String {
     match v {
@@ -394,21 +414,7 @@ impl TriggerCall {
     pub fn from_checked(t: &ast::Trigger) -> Option<TriggerCall> {
         let opts = || t.options.iter().filter(|d| !d.error);
         let arg = |d: &ast::Directive| d.args.first().map(Leaf::new);
-        let pair = |d: &ast::Directive| -> Option<Pair> {
-            let key = match d.args.first()? {
-                ast::Expr {
-                    kind: ExprKind::Path(p),
-                    ..
-                } if d.name.name == "env" && p.segments.len() == 1 => {
-                    Key::Name(p.segments[0].name.clone())
-                }
-                k => Key::Expr(Leaf::new(k)),
-            };
-            Some(Pair {
-                key,
-                value: Leaf::new(d.value.as_ref()?),
-            })
-        };
+        let pair = Pair::from_checked;
         Some(match t.kind.name.as_str() {
             "http" => {
                 let method = match t.args.first().map(|a| &a.kind) {
