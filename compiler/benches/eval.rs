@@ -18,7 +18,7 @@ use prost::Message;
 use tbt_compiler::ast::*;
 use tbt_compiler::eval::{EmptyScope, Expectation, PureHost, evaluate_step, select};
 use tbt_compiler::span::{FileId, Span};
-use tbt_compiler::trace::Trace;
+use tbt_compiler::trace::{Trace, TraceId};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
@@ -191,7 +191,10 @@ fn bench_build(c: &mut Criterion) {
         let bytes = generator::request(n).encode_to_vec();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &bytes, |b, bytes| {
-            b.iter(|| Trace::decode_protobuf(black_box(bytes), Some(generator::TRACE_ID)).unwrap())
+            b.iter(|| {
+                Trace::decode_protobuf(black_box(bytes), Some(TraceId(generator::TRACE_ID)))
+                    .unwrap()
+            })
         });
     }
     g.finish();
@@ -202,7 +205,8 @@ fn bench_descendant(c: &mut Criterion) {
     g.sample_size(20);
     let sel = descendant_selector();
     for n in SIZES {
-        let t = Trace::from_export_request(&generator::request(n), Some(generator::TRACE_ID));
+        let t =
+            Trace::from_export_request(&generator::request(n), Some(TraceId(generator::TRACE_ID)));
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
             b.iter(|| select(black_box(&sel), t, &EmptyScope, &PureHost).unwrap())
@@ -223,7 +227,8 @@ fn bench_expectations(c: &mut Criterion) {
         })
         .collect();
     for n in SIZES {
-        let t = Trace::from_export_request(&generator::request(n), Some(generator::TRACE_ID));
+        let t =
+            Trace::from_export_request(&generator::request(n), Some(TraceId(generator::TRACE_ID)));
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
             b.iter(|| evaluate_step(black_box(&list), t, None, &EmptyScope, &PureHost, true))

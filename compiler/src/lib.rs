@@ -9,6 +9,7 @@
 pub mod ast;
 pub mod diagnostic;
 pub mod eval;
+pub mod hex;
 pub mod lexer;
 pub mod parser;
 pub mod span;

@@ -29,12 +29,46 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData, span, status};
 use prost::Message;
 
-use crate::value::{Value, hex};
+use crate::hex;
+use crate::value::Value;
 
 mod wire;
 
-/// A 16-byte trace id.
-pub type TraceId = [u8; 16];
+/// A 16-byte OpenTelemetry trace id; never all zero (the invalid id). Displayed as 32 lower-case
+/// hex digits, the W3C `traceparent` form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(pub [u8; 16]);
+
+impl TraceId {
+    /// The id from its wire bytes, if they are exactly 16 bytes and not all zero.
+    pub fn from_bytes(bytes: &[u8]) -> Option<TraceId> {
+        let id: [u8; 16] = bytes.try_into().ok()?;
+        (id != [0; 16]).then_some(TraceId(id))
+    }
+
+    /// The id from 32 hex digits (either case), if valid and not all zero.
+    pub fn from_hex(text: &str) -> Option<TraceId> {
+        hex::decode::<16>(text).and_then(|id| TraceId::from_bytes(&id))
+    }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl std::fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
 /// An 8-byte span id.
 pub type SpanId = [u8; 8];
 /// An interned attribute key (per [`Trace`]).
@@ -715,7 +749,7 @@ impl Trace {
         } else {
             self.notes.duplicate_span_ids += 1;
             self.notes
-                .warn(|| format!("duplicate span id {}: kept the first span", hex(&s)));
+                .warn(|| format!("duplicate span id {}: kept the first span", hex::encode(&s)));
             return None;
         }
         Some((t, s))
@@ -732,7 +766,7 @@ impl Trace {
             self.notes.warn(|| {
                 format!(
                     "span {} has a parent id of {} bytes; treated as an orphan",
-                    hex(span_id),
+                    hex::encode(span_id),
                     parent.len()
                 )
             });
@@ -750,8 +784,12 @@ impl Trace {
         match (id16(trace_id), id8(linked)) {
             (Some(t), Some(s)) => Some((t, s)),
             _ => {
-                self.notes
-                    .warn(|| format!("span {}: link with invalid ids ignored", hex(span_id)));
+                self.notes.warn(|| {
+                    format!(
+                        "span {}: link with invalid ids ignored",
+                        hex::encode(span_id)
+                    )
+                });
                 None
             }
         }
@@ -1113,16 +1151,10 @@ pub struct Traces;
 impl Traces {
     /// Splits resource spans into one [`Trace`] per trace id (spans with invalid ids are dropped).
     pub fn group(batch: &[ResourceSpans]) -> BTreeMap<TraceId, Trace> {
-        let mut ids: Vec<TraceId> = Vec::new();
+        let mut ids: std::collections::BTreeSet<TraceId> = std::collections::BTreeSet::new();
         for rs in batch {
             for ss in &rs.scope_spans {
-                for s in &ss.spans {
-                    if let Some(t) = id16(&s.trace_id)
-                        && !ids.contains(&t)
-                    {
-                        ids.push(t);
-                    }
-                }
+                ids.extend(ss.spans.iter().filter_map(|s| id16(&s.trace_id)));
             }
         }
         ids.into_iter()
@@ -1167,21 +1199,6 @@ pub fn parse_otlp_json(text: &str) -> Result<Vec<TracesData>, TraceError> {
     }
 }
 
-/// Parses a 32-hex-digit trace id.
-pub fn parse_trace_id(s: &str) -> Option<TraceId> {
-    let b = s.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, o) in out.iter_mut().enumerate() {
-        let hi = (b[2 * i] as char).to_digit(16)?;
-        let lo = (b[2 * i + 1] as char).to_digit(16)?;
-        *o = (hi * 16 + lo) as u8;
-    }
-    Some(out)
-}
-
 /// The identity of a string value for columns: its address. String data of an `Arc<str>` is
 /// 8-aligned, so the code is even and, being a real address, never 0 or 2.
 pub(crate) fn str_code(s: &Arc<str>) -> usize {
@@ -1215,8 +1232,7 @@ fn intern_str(set: &mut HashSet<Arc<str>, FxBuild>, s: &str) -> Arc<str> {
 }
 
 fn id16(b: &[u8]) -> Option<TraceId> {
-    let a: TraceId = b.try_into().ok()?;
-    (a != [0; 16]).then_some(a)
+    TraceId::from_bytes(b)
 }
 
 fn id8(b: &[u8]) -> Option<SpanId> {

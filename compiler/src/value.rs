@@ -167,7 +167,7 @@ impl Value {
                 .unwrap_or(J::Null),
             Value::Str(s) => J::String(s.to_string()),
             Value::Duration(d) => J::from(*d),
-            Value::Bytes(b) => J::String(hex(b)),
+            Value::Bytes(b) => J::String(crate::hex::encode(b)),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Object(o) => J::Object(
                 o.iter()
@@ -305,17 +305,6 @@ fn equals_depth(a: &Value, b: &Value, depth: usize) -> Option<bool> {
     })
 }
 
-/// Lowercase hex of bytes (span and trace ids).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 /// Formats nanoseconds the way duration literals are written: `250ms`, `1.5s`, `12us`, `7ns`.
 pub fn format_duration(nanos: u64) -> String {
     const UNITS: [(u64, &str); 6] = [
@@ -366,7 +355,7 @@ impl fmt::Display for Value {
                 }
             }
             Value::Duration(d) => f.write_str(&format_duration(*d)),
-            Value::Bytes(b) => write!(f, "0x{}", hex(&b[..b.len().min(64)])),
+            Value::Bytes(b) => write!(f, "0x{}", crate::hex::encode(&b[..b.len().min(64)])),
             Value::List(l) => {
                 f.write_str("[")?;
                 for (i, v) in l.iter().enumerate() {

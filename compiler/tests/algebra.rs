@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use support::*;
 use tbt_compiler::ast::{self, BinaryOp as B};
 use tbt_compiler::eval::{EmptyScope, Expectation, PureHost, evaluate_step, select};
-use tbt_compiler::trace::Trace;
+use tbt_compiler::trace::{Trace, TraceId};
 
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 
@@ -138,7 +138,7 @@ proptest! {
         }
         // arrive in two batches, in another order
         let (a, b) = shuffled.split_at(n / 2);
-        let mut t2 = Trace::from_resource_spans(&build(a), Some(TRACE_ID));
+        let mut t2 = Trace::from_resource_spans(&build(a), Some(TraceId(TRACE_ID)));
         t2.extend(&build(b));
         let key = |t: &Trace| t.spans().iter().map(|s| (s.start, s.span_id)).collect::<Vec<_>>();
         prop_assert_eq!(key(&t1), key(&t2));

@@ -13,7 +13,7 @@ use tbt_compiler::eval::{
     self, EvalError, Expectation, Host, PureHost, Response, Scope, StepOutcome, evaluate_step,
     select,
 };
-use tbt_compiler::trace::Trace;
+use tbt_compiler::trace::{Trace, TraceId};
 
 #[derive(Default)]
 struct TestScope {
@@ -1098,7 +1098,7 @@ fn decided_rules() {
 fn incremental_extend_changes_the_outcome() {
     let spans = shop();
     let (first, rest) = spans.split_at(4);
-    let mut t = Trace::from_resource_spans(&build(first), Some(TRACE_ID));
+    let mut t = Trace::from_resource_spans(&build(first), Some(TraceId(TRACE_ID)));
     let e = expect_sel(
         named("charge card"),
         Some(vec![pred(eq(p("payment.amount"), fl(99.99)))]),

@@ -8,7 +8,7 @@ mod generator;
 use std::alloc::System;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tbt_compiler::trace::Trace;
+use tbt_compiler::trace::{Trace, TraceId};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -18,7 +18,7 @@ fn at_most_one_kilobyte_per_span() {
     for n in [10_000usize, 100_000] {
         let req = generator::request(n);
         let region = Region::new(GLOBAL);
-        let trace = Trace::from_export_request(&req, Some(generator::TRACE_ID));
+        let trace = Trace::from_export_request(&req, Some(TraceId(generator::TRACE_ID)));
         let stats = region.change();
         let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize
             + stats.bytes_reallocated;
@@ -34,7 +34,7 @@ fn at_most_one_kilobyte_per_span() {
         drop(req);
         drop(trace);
         let region = Region::new(GLOBAL);
-        let trace = Trace::decode_protobuf(&bytes, Some(generator::TRACE_ID)).unwrap();
+        let trace = Trace::decode_protobuf(&bytes, Some(TraceId(generator::TRACE_ID))).unwrap();
         let stats = region.change();
         let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize
             + stats.bytes_reallocated;

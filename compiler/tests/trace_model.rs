@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use prost::Message;
 use support::*;
 use tbt_compiler::Value;
-use tbt_compiler::trace::{SpanKind, StatusCode, Trace, TraceError, Traces, parse_trace_id};
+use tbt_compiler::trace::{SpanKind, StatusCode, Trace, TraceError, TraceId, Traces};
 
 fn sid_of(t: &Trace, i: u32) -> u64 {
     u64::from_be_bytes(t.span(i).span_id)
@@ -122,7 +122,7 @@ fn tolerates_duplicates_orphans_cycles_and_other_traces() {
         s(8, 1, "clock went backwards", "c", 9, 3),
         s(9, 0, "other trace", "c", 1, 2).trace(other),
     ];
-    let t = Trace::from_resource_spans(&build(&spans), Some(TRACE_ID));
+    let t = Trace::from_resource_spans(&build(&spans), Some(TraceId(TRACE_ID)));
     assert_eq!(t.len(), 8);
     let n = t.notes();
     assert_eq!(
@@ -155,9 +155,9 @@ fn tolerates_duplicates_orphans_cycles_and_other_traces() {
     // the other trace is kept apart when grouping
     let groups = Traces::group(&build(&spans));
     assert_eq!(groups.len(), 2);
-    assert_eq!(groups[&other].len(), 1);
-    assert_eq!(parse_trace_id(&"ab".repeat(16)), Some(TRACE_ID));
-    assert_eq!(parse_trace_id("xyz"), None);
+    assert_eq!(groups[&TraceId(other)].len(), 1);
+    assert_eq!(TraceId::from_hex(&"ab".repeat(16)), Some(TraceId(TRACE_ID)));
+    assert_eq!(TraceId::from_hex("xyz"), None);
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn protobuf_round_trip() {
         resource_spans: build(&shop()),
     };
     let bytes = req.encode_to_vec();
-    let t = Trace::decode_protobuf(&bytes, Some(TRACE_ID)).unwrap();
+    let t = Trace::decode_protobuf(&bytes, Some(TraceId(TRACE_ID))).unwrap();
     assert_eq!(t.len(), 9);
     let err = Trace::decode_protobuf(&bytes[..bytes.len() - 3], None).unwrap_err();
     assert!(matches!(err, TraceError::Protobuf(_)));
@@ -220,8 +220,8 @@ fn otlp_json_as_the_collector_writes_it() {
                 r#""parentSpanId":"eee19b7ec3c1b174""#
             )
     );
-    let t =
-        Trace::from_otlp_json(&text, parse_trace_id("5b8efff798038103d269b633813fc60c")).unwrap();
+    let t = Trace::from_otlp_json(&text, TraceId::from_hex("5b8efff798038103d269b633813fc60c"))
+        .unwrap();
     assert_eq!(t.len(), 2);
     assert!(matches!(
         t.attr_by_name(0, "http.response.status_code"),
@@ -472,7 +472,7 @@ fn orphans_are_adopted_when_their_parent_arrives_later() {
     let spans = shop();
     // children first, the root and the orders server span in a later batch
     let (late, early): (Vec<S>, Vec<S>) = spans.into_iter().partition(|x| x.id == 1 || x.id == 2);
-    let mut t = Trace::from_resource_spans(&build(&early), Some(TRACE_ID));
+    let mut t = Trace::from_resource_spans(&build(&early), Some(TraceId(TRACE_ID)));
     let orphans: Vec<u64> = t.orphans().iter().map(|&i| sid_of(&t, i)).collect();
     assert_eq!(orphans, vec![3, 4, 5, 7, 8]);
     t.extend(&build(&late));
@@ -510,7 +510,7 @@ fn a_span_that_fails_to_decode_leaves_no_stale_id() {
             s(1, 0, "root", "gateway", 0, 100),
             s(2, 1, "b", "gateway", 50, 60),
         ]),
-        Some(TRACE_ID),
+        Some(TraceId(TRACE_ID)),
     );
     let mut bad = ExportTraceServiceRequest {
         resource_spans: build(&[s(3, 1, "c", "gateway", 10, 20).attr("k", any_str("XXXX"))]),

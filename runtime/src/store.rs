@@ -43,44 +43,7 @@ mod wire;
 
 pub use wire::WireError;
 
-/// A 16-byte OpenTelemetry trace id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TraceId(pub [u8; 16]);
-
-impl TraceId {
-    /// The id from its wire bytes, if they are exactly 16 bytes and not all zero (the invalid id).
-    pub fn from_bytes(bytes: &[u8]) -> Option<TraceId> {
-        let id: [u8; 16] = bytes.try_into().ok()?;
-        (id != [0; 16]).then_some(TraceId(id))
-    }
-
-    /// The id from 32 hex digits (the W3C `traceparent` form), if valid.
-    pub fn from_hex(hex: &str) -> Option<TraceId> {
-        if hex.len() != 32 || !hex.is_ascii() {
-            return None;
-        }
-        let mut id = [0u8; 16];
-        for (i, byte) in id.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
-        TraceId::from_bytes(&id)
-    }
-}
-
-impl fmt::Display for TraceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for TraceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TraceId({self})")
-    }
-}
+pub use tbt_compiler::trace::TraceId;
 
 /// Memory bounds of a [`TraceStore`]. When either is exceeded after an ingest, whole traces that
 /// nobody subscribes to are evicted, least recently updated first, until both hold again.

@@ -18,16 +18,14 @@ use prost::Message;
 use tbt::remote::jaeger::GetTraceRequest;
 use tbt::remote::{JaegerSource, JaegerTransport, TempoSource, parse_source_arg};
 use tbt::run::source::{TraceSource, Waited};
+use tbt_compiler::hex;
+use tbt_compiler::trace::TraceId;
 use tokio::net::TcpListener;
 
-const ID: [u8; 16] = [
+const ID: TraceId = TraceId([
     0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c,
-];
+]);
 const ID_HEX: &str = "5b8efff798038103d269b633813fc60c";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn b64(b: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -54,12 +52,12 @@ fn span_id(n: u8) -> [u8; 8] {
 /// OTLP JSON spans: span `n` is a child of span 1 (`n == 1` is the root); `base64` writes ids as
 /// protobuf's canonical JSON does (Tempo), hex otherwise (OTLP JSON, Jaeger).
 fn json_batch(spans: &[u8], base64: bool) -> serde_json::Value {
-    let enc = |b: &[u8]| if base64 { b64(b) } else { hex(b) };
+    let enc = |b: &[u8]| if base64 { b64(b) } else { hex::encode(b) };
     let spans: Vec<_> = spans
         .iter()
         .map(|&n| {
             serde_json::json!({
-                "traceId": enc(&ID),
+                "traceId": enc(ID.as_bytes()),
                 "spanId": enc(&span_id(n)),
                 "parentSpanId": if n == 1 { String::new() } else { enc(&span_id(1)) },
                 "name": format!("span-{n}"),
@@ -82,7 +80,7 @@ fn proto_batch(spans: &[u8]) -> TracesData {
                 spans: spans
                     .iter()
                     .map(|&n| Span {
-                        trace_id: ID.to_vec(),
+                        trace_id: ID.as_bytes().to_vec(),
                         span_id: span_id(n).to_vec(),
                         parent_span_id: if n == 1 { vec![] } else { span_id(1).to_vec() },
                         name: format!("span-{n}"),

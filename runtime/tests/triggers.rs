@@ -203,7 +203,7 @@ async fn a_failed_trigger_still_leaves_an_error_root_span() {
         Err(TriggerError::ConnectionRefused { .. })
     ));
     let span = &fired.span.resource_spans[0].scope_spans[0].spans[0];
-    assert_eq!(span.trace_id, ctx.trace_id.to_vec());
+    assert_eq!(span.trace_id, ctx.trace_id.as_bytes().to_vec());
     assert_eq!(span.span_id, ctx.span_id.to_vec());
     assert!(span.start_time_unix_nano > 0);
     assert!(span.end_time_unix_nano >= span.start_time_unix_nano);

@@ -200,7 +200,7 @@ impl SpanRef {
             index,
             name: s.name.clone(),
             service: trace.service(index).clone(),
-            span_id: crate::value::hex(&s.span_id),
+            span_id: crate::hex::encode(&s.span_id),
         }
     }
 }

@@ -15,9 +15,10 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 
 use crate::ast::{self, BinaryOp, ExprKind, Lit, StrPart, UnaryOp};
+use crate::hex;
 use crate::span::Span;
 use crate::trace::{KeyId, SpanKind, StatusCode, Trace};
-use crate::value::{SpanSet, Value, hex};
+use crate::value::{SpanSet, Value};
 
 use super::functions::{self, Func};
 use super::ops::{self, short};
@@ -1535,11 +1536,11 @@ pub(crate) fn field_value(trace: &Trace, i: u32, f: Field) -> Value {
         Field::Start => Value::Int(s.start.min(i64::MAX as u64) as i64),
         Field::End => Value::Int(s.end.min(i64::MAX as u64) as i64),
         Field::Service => Value::Str(trace.service(i).clone()),
-        Field::TraceId => Value::str(&hex(&s.trace_id)),
-        Field::SpanId => Value::str(&hex(&s.span_id)),
+        Field::TraceId => Value::str(&s.trace_id.to_string()),
+        Field::SpanId => Value::str(&hex::encode(&s.span_id)),
         Field::ParentId => s
             .parent_span_id
-            .map_or(Value::Null, |p| Value::str(&hex(&p))),
+            .map_or(Value::Null, |p| Value::str(&hex::encode(&p))),
         Field::Events => Value::List(
             s.events
                 .iter()
@@ -1560,8 +1561,8 @@ pub(crate) fn field_value(trace: &Trace, i: u32, f: Field) -> Value {
                 .iter()
                 .map(|l| {
                     Value::Object(Arc::from(vec![
-                        (Arc::from("trace_id"), Value::str(&hex(&l.trace_id))),
-                        (Arc::from("span_id"), Value::str(&hex(&l.span_id))),
+                        (Arc::from("trace_id"), Value::str(&l.trace_id.to_string())),
+                        (Arc::from("span_id"), Value::str(&hex::encode(&l.span_id))),
                         (Arc::from("attributes"), attrs_object(trace, &l.attributes)),
                     ]))
                 })
@@ -1707,7 +1708,7 @@ fn aggregate(kind: Agg, inner: &Node, env: &Env<'_>) -> Result<Value, EvalError>
             EvalError::Msg(format!(
                 "`{name}`: on span {:?} ({}): {e}",
                 &*env.trace.span(i).name,
-                hex(&env.trace.span(i).span_id)
+                hex::encode(&env.trace.span(i).span_id)
             ))
         })?;
         let v = v.into_owned();

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use tbt_compiler::ast::*;
 use tbt_compiler::span::{FileId, Span};
-use tbt_compiler::trace::Trace;
+use tbt_compiler::trace::{Trace, TraceId};
 
 pub const TRACE_ID: [u8; 16] = [0xab; 16];
 pub const MS: u64 = 1_000_000;
@@ -179,7 +179,7 @@ pub fn build(spans: &[S]) -> Vec<ResourceSpans> {
 }
 
 pub fn trace(spans: &[S]) -> Trace {
-    Trace::from_resource_spans(&build(spans), Some(TRACE_ID))
+    Trace::from_resource_spans(&build(spans), Some(TraceId(TRACE_ID)))
 }
 
 /// The shop trace used by many tests:

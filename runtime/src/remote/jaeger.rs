@@ -15,7 +15,7 @@ use tbt_compiler::trace::{Trace, TraceId};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{Fetched, Polling, describe_reqwest, excerpt, hex_id, poll, trace_from_json_batches};
+use super::{Fetched, Polling, describe_reqwest, excerpt, poll, trace_from_json_batches};
 use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// The gRPC path of the v3 `GetTrace` method.
@@ -112,7 +112,7 @@ impl JaegerSource {
     }
 
     async fn fetch_http(&self, id: TraceId) -> Fetched {
-        let url = format!("{}/api/v3/traces/{}", self.base, hex_id(&id));
+        let url = format!("{}/api/v3/traces/{}", self.base, id);
         let response = match self
             .http
             .get(&url)
@@ -170,7 +170,7 @@ impl JaegerSource {
             return Fetched::Failed(format!("cannot connect: {}", error_chain(&e)));
         }
         let mut request = tonic::Request::new(GetTraceRequest {
-            trace_id: hex_id(&id),
+            trace_id: id.to_string(),
             start_time: None,
             end_time: None,
             raw_traces: false,

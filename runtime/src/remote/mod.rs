@@ -336,11 +336,6 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// The lowercase hex form of a trace id, as both backends take it in URLs.
-pub(crate) fn hex_id(id: &TraceId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Builds a trace from OTLP-JSON `resourceSpans` arrays gathered from a backend's answer.
 /// Ids in base64 (protobuf's canonical JSON, as Tempo writes them) are turned into hex, and the
 /// pre-1.0 names `instrumentationLibrarySpans` / `instrumentationLibrary` into `scopeSpans` /
@@ -377,7 +372,7 @@ fn normalize_json(v: &mut serde_json::Value) {
                     && let Some(bytes) = base64_decode(s)
                     && bytes.len() == len
                 {
-                    *s = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    *s = tbt_compiler::hex::encode(&bytes);
                 }
             }
             // Enums by name (protobuf's canonical JSON, as Tempo writes them) become numbers.
@@ -587,7 +582,7 @@ mod json_tests {
         });
         let mut id = [0u8; 16];
         id[15] = 1;
-        let t = trace_from_json_batches(vec![batch], id).unwrap();
+        let t = trace_from_json_batches(vec![batch], TraceId(id)).unwrap();
         assert_eq!(t.len(), 1);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tbt_compiler::trace::{Trace, TraceId};
 
-use super::{Fetched, Polling, describe_reqwest, excerpt, hex_id, poll, trace_from_json_batches};
+use super::{Fetched, Polling, describe_reqwest, excerpt, poll, trace_from_json_batches};
 use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// A trace source polling Grafana Tempo's trace-by-id API.
@@ -46,7 +46,7 @@ impl TempoSource {
     }
 
     async fn fetch(&self, id: TraceId) -> Fetched {
-        let url = format!("{}/api/traces/{}", self.base, hex_id(&id));
+        let url = format!("{}/api/traces/{}", self.base, id);
         let response = match self
             .http
             .get(&url)

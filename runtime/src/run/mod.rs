@@ -101,7 +101,7 @@ impl Host for RunHost {
         fill_random(&mut b);
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        let h = tbt_compiler::value::hex(&b);
+        let h = tbt_compiler::hex::encode(&b);
         format!(
             "{}-{}-{}-{}-{}",
             &h[0..8],
@@ -496,7 +496,7 @@ impl Runner {
             TriggerCall::Trace { id } => {
                 let scope = self.scopes.step(n.test, n.step, &locals);
                 match id.eval(&scope, self.host) {
-                    Ok(Value::Str(s)) => match parse_trace_id(&s) {
+                    Ok(Value::Str(s)) => match TraceId::from_hex(&s) {
                         Some(id) => {
                             self.state(n.test, n.step, |st| st.trace_id = Some(id));
                             Outcome::Passed
@@ -665,7 +665,7 @@ impl Runner {
         let note = match &stop {
             completion::Stop::Timeout { .. } if trace.is_empty() => Some(format!(
                 "no span of trace {} arrived within {} ({})",
-                tbt_compiler::value::hex(&id),
+                id,
                 tbt_compiler::value::format_duration(timeout.as_nanos() as u64),
                 self.source.describe()
             )),
@@ -865,7 +865,7 @@ impl Runner {
                 steps.push(StepResult {
                     name: s.name.clone(),
                     status,
-                    trace_id: state.trace_id.map(|id| tbt_compiler::value::hex(&id)),
+                    trace_id: state.trace_id.map(|id| id.to_string()),
                     reason,
                     spans: state.trace.as_ref().map_or(0, |t| t.len()),
                     stop: state.stop,
@@ -982,15 +982,4 @@ impl Runner {
             },
         }
     }
-}
-
-fn parse_trace_id(s: &str) -> Option<TraceId> {
-    if s.len() != 32 {
-        return None;
-    }
-    let mut id = [0u8; 16];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    (id != [0; 16]).then_some(id)
 }

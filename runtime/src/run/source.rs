@@ -208,7 +208,7 @@ impl TraceSource for EmbeddedSource {
         judge: &'a mut dyn Judge,
     ) -> FollowFuture<'a> {
         Box::pin(async move {
-            let mut watch = self.store.subscribe(crate::store::TraceId(id));
+            let mut watch = self.store.subscribe(id);
             let mut trace = Trace::new(Some(id));
             let mut count = usize::MAX;
             loop {

@@ -18,6 +18,9 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tbt_compiler::hex;
+use tbt_compiler::trace::TraceId;
+
 /// Longest `tbt=` value we send; W3C allows 256, we keep headers short.
 const MAX_TAG_LEN: usize = 64;
 
@@ -25,7 +28,7 @@ const MAX_TAG_LEN: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TraceContext {
     /// The trace every span caused by this trigger belongs to. Never all zero.
-    pub trace_id: [u8; 16],
+    pub trace_id: TraceId,
     /// The trigger span's id: the parent of the system under test's root spans. Never all zero.
     pub span_id: [u8; 8],
     /// What goes after `tbt=` in `tracestate`, already made valid (see [`TraceContext::with_tag`]).
@@ -36,7 +39,7 @@ impl TraceContext {
     /// A fresh context with random ids and the tag `run`.
     pub fn new() -> Self {
         Self {
-            trace_id: random_non_zero(),
+            trace_id: TraceId(random_non_zero()),
             span_id: random_non_zero(),
             tag: "run".to_owned(),
         }
@@ -44,7 +47,8 @@ impl TraceContext {
 
     /// A context with the given ids (for `trigger trace` and tests). `None` if either is all zero.
     pub fn from_ids(trace_id: [u8; 16], span_id: [u8; 8]) -> Option<Self> {
-        if trace_id == [0; 16] || span_id == [0; 8] {
+        let trace_id = TraceId::from_bytes(&trace_id)?;
+        if span_id == [0; 8] {
             return None;
         }
         Some(Self {
@@ -82,19 +86,9 @@ impl TraceContext {
         &self.tag
     }
 
-    /// The trace id as 32 lower-case hex digits.
-    pub fn trace_id_hex(&self) -> String {
-        to_hex(&self.trace_id)
-    }
-
-    /// The span id as 16 lower-case hex digits.
-    pub fn span_id_hex(&self) -> String {
-        to_hex(&self.span_id)
-    }
-
     /// The W3C `traceparent` value: version 00, our ids, flags 01 (sampled — we want every span).
     pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id_hex(), self.span_id_hex())
+        format!("00-{}-{}-01", self.trace_id, hex::encode(&self.span_id))
     }
 
     /// The W3C `tracestate` value: one list member, `tbt=<tag>`.
@@ -128,37 +122,6 @@ fn random_non_zero<const N: usize>() -> [u8; N] {
             return bytes;
         }
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-/// Parses exactly `2 * N` hex digits (either case) into bytes; `None` otherwise.
-pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != N * 2 {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = u8::try_from(hi * 16 + lo).ok()?;
-    }
-    Some(out)
-}
-
-/// Parses a 32-hex-digit trace id, as written in `trigger trace "…"`. All zero is rejected.
-pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
-    from_hex::<16>(text).filter(|id| *id != [0; 16])
 }
 
 /// An attribute value of the trigger span.
@@ -240,7 +203,7 @@ pub fn trigger_span(
         },
     };
     let span = Span {
-        trace_id: ctx.trace_id.to_vec(),
+        trace_id: ctx.trace_id.as_bytes().to_vec(),
         span_id: ctx.span_id.to_vec(),
         trace_state: ctx.tracestate(),
         parent_span_id: Vec::new(),
@@ -301,7 +264,7 @@ mod tests {
         let a = TraceContext::new();
         let b = TraceContext::new();
         assert_ne!(a.trace_id, b.trace_id);
-        assert_ne!(a.trace_id, [0; 16]);
+        assert_ne!(a.trace_id.as_bytes(), &[0; 16]);
         assert_ne!(a.span_id, [0; 8]);
         let tp = a.traceparent();
         assert_eq!(tp.len(), 55);
@@ -315,7 +278,7 @@ mod tests {
     fn zero_ids_are_rejected() {
         assert!(TraceContext::from_ids([0; 16], [1; 8]).is_none());
         assert!(TraceContext::from_ids([1; 16], [0; 8]).is_none());
-        assert!(parse_trace_id(&"0".repeat(32)).is_none());
+        assert!(TraceId::from_hex(&"0".repeat(32)).is_none());
     }
 
     #[test]
@@ -325,19 +288,6 @@ mod tests {
         let long = TraceContext::new().with_tag(&"a".repeat(300));
         assert_eq!(long.tag().len(), 64);
         assert_eq!(TraceContext::new().with_tag("").tag(), "run");
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        let id = [0x00, 0x1f, 0xa0, 0xff];
-        assert_eq!(to_hex(&id), "001fa0ff");
-        assert_eq!(from_hex::<4>("001FA0ff"), Some(id));
-        assert_eq!(from_hex::<4>("001fa0f"), None);
-        assert_eq!(from_hex::<4>("001fa0fg"), None);
-        assert_eq!(
-            parse_trace_id("4bf92f3577b34da6a3ce929d0e0e4736"),
-            from_hex::<16>("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
     }
 
     #[test]
@@ -368,7 +318,7 @@ mod tests {
         let scope = &rs.scope_spans[0];
         assert_eq!(scope.scope.as_ref().map(|s| s.name.as_str()), Some("tbt"));
         let span = &scope.spans[0];
-        assert_eq!(span.trace_id, ctx.trace_id.to_vec());
+        assert_eq!(span.trace_id, ctx.trace_id.as_bytes().to_vec());
         assert_eq!(span.span_id, ctx.span_id.to_vec());
         assert!(span.parent_span_id.is_empty());
         assert_eq!(span.kind, SpanKind::Client as i32);

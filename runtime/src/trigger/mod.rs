@@ -17,9 +17,7 @@ mod exec;
 mod grpc;
 mod http;
 
-pub use context::{
-    AttrValue, SpanStatus, TraceContext, from_hex, parse_trace_id, to_hex, trigger_span,
-};
+pub use context::{AttrValue, SpanStatus, TraceContext, trigger_span};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
