@@ -106,6 +106,12 @@ pub const KINDS: &[KindSpec] = &[
                 &[Ty::Str],
                 "a PEM file of extra trusted CAs",
             ),
+            opt(
+                "follow_redirects",
+                false,
+                &[Ty::Bool],
+                "follow up to 10 redirects; the response is the last one (default: not followed)",
+            ),
         ],
     },
     KindSpec {
@@ -327,6 +333,8 @@ pub struct HttpCall {
     pub insecure: Option<Leaf>,
     /// `ca_cert`.
     pub ca_cert: Option<Leaf>,
+    /// `follow_redirects`.
+    pub follow_redirects: Option<Leaf>,
 }
 
 /// `trigger grpc "pkg.Service/Method" at "…" { … }`.
@@ -430,6 +438,7 @@ impl TriggerCall {
                     timeout: None,
                     insecure: None,
                     ca_cert: None,
+                    follow_redirects: None,
                 };
                 for d in opts() {
                     match d.name.name.as_str() {
@@ -440,6 +449,7 @@ impl TriggerCall {
                         "timeout" => call.timeout = arg(d),
                         "insecure" => call.insecure = arg(d),
                         "ca_cert" => call.ca_cert = arg(d),
+                        "follow_redirects" => call.follow_redirects = arg(d),
                         _ => return None,
                     }
                 }

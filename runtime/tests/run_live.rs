@@ -250,6 +250,54 @@ async fn a_refused_connection_is_a_step_error_and_dependents_are_skipped() {
     assert_eq!(result.exit_code(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_redirects_in_a_suite_reaches_the_runtime() {
+    use axum::response::Redirect;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/old", get(|| async { Redirect::to("/new") }))
+        .route("/new", get(|| async { "landed" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let suite = format!(
+        r#"test as_sent {{
+  trigger http GET "http://{addr}/old"
+  expect response {{
+    status == 303
+    header("location") == "/new"
+  }}
+}}
+
+test followed {{
+  trigger http GET "http://{addr}/old" {{
+    follow_redirects true
+  }}
+  expect response {{
+    status == 200
+    body == "landed"
+  }}
+}}
+"#
+    );
+    let store = TraceStore::new(StoreLimits::default());
+    let result = run_suite(
+        "redirects.tbt",
+        suite.into_bytes(),
+        store,
+        RunOptions::default(),
+    )
+    .await;
+    for test in &result.tests {
+        assert_eq!(test.status, Status::Passed, "{test:#?}");
+    }
+    assert_eq!(result.tests.len(), 2);
+}
+
 #[test]
 fn a_receiver_port_in_use_is_an_infrastructure_error() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -53,6 +53,29 @@ async fn echo_server() -> String {
     format!("http://{addr}")
 }
 
+/// `/hop/N` redirects to `/hop/N-1`, `/hop/0` to the echo handler's `/landed`, `/loop` to itself.
+async fn redirect_server() -> String {
+    use axum::extract::Path;
+    use axum::response::Redirect;
+    use axum::routing::get;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new()
+        .route(
+            "/hop/{n}",
+            get(|Path(n): Path<u32>| async move {
+                match n {
+                    0 => Redirect::to("/landed"),
+                    n => Redirect::to(&format!("/hop/{}", n - 1)),
+                }
+            }),
+        )
+        .route("/loop", get(|| async { Redirect::to("/loop") }))
+        .fallback(any(echo));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 /// Accepts connections and never answers; keeps them open.
 async fn silent_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -104,6 +127,7 @@ fn http(method: &str, url: String) -> HttpSpec {
         timeout: Duration::from_secs(10),
         insecure: false,
         ca_cert: None,
+        follow_redirects: false,
     }
 }
 
@@ -148,6 +172,48 @@ async fn http_sends_method_path_query_headers_json_and_trace_context() {
             .any(|(k, _)| k == "content-length" || k == "transfer-encoding")
     );
     assert!(outcome.duration < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn redirects_are_the_answer_unless_followed() {
+    let base = redirect_server().await;
+    let ctx = TraceContext::new();
+    let outcome = fire(
+        &TriggerSpec::Http(http("get", format!("{base}/hop/2"))),
+        &ctx,
+    )
+    .await
+    .expect("answer");
+    let response = http_response(&outcome);
+    assert_eq!(response.status, 303, "not followed by default");
+    assert!(
+        response
+            .headers
+            .iter()
+            .any(|(k, v)| k == "location" && v == "/hop/1"),
+        "{:?}",
+        response.headers
+    );
+
+    let mut spec = http("get", format!("{base}/hop/2"));
+    spec.follow_redirects = true;
+    let outcome = fire(&TriggerSpec::Http(spec), &ctx).await.expect("answer");
+    assert_eq!(outcome.status(), Some(200));
+    let echo = outcome.json().expect("json body");
+    assert_eq!(echo["path"], "/landed");
+    assert_eq!(
+        echo["headers"]["traceparent"],
+        ctx.traceparent(),
+        "the trace context goes along to the redirected-to server"
+    );
+
+    let mut spec = http("get", format!("{base}/loop"));
+    spec.follow_redirects = true;
+    let err = fire(&TriggerSpec::Http(spec), &ctx)
+        .await
+        .expect_err("a redirect loop is an error");
+    let text = err.to_string();
+    assert!(text.contains("more than 10 redirects"), "{text}");
 }
 
 #[tokio::test]

@@ -99,6 +99,7 @@ pub fn build(
                 .as_ref()
                 .map(|p| cx.path(p, "ca_cert"))
                 .transpose()?,
+            follow_redirects: cx.flag(h.follow_redirects.as_ref(), "follow_redirects")?,
         })),
         TriggerCall::Grpc(g) => Ok(TriggerSpec::Grpc(GrpcSpec {
             method: cx.string(&g.method, "the method")?,

@@ -4,12 +4,14 @@
 //! sending, reading the body — is bounded by the spec's timeout, and the body is read completely
 //! (at most [`MAX_CAPTURE`]) so expectations see all of it.
 //!
-//! What it must not do: follow redirects (a test sees the answer the service gave), retry, or put
-//! header values or URL passwords into errors or spans.
+//! What it must not do: follow redirects unless the trigger says `follow_redirects true` (a test
+//! sees the answer the service gave), retry, or put header values or URL passwords into errors or
+//! spans. A followed exchange is one trigger span; the redirected-to server continues the same
+//! trace, since the `traceparent` header goes along.
 
 use super::{
-    Cause, HttpBody, HttpResponse, HttpSpec, MAX_CAPTURE, Response, TraceContext, TriggerError,
-    TriggerOutcome, find_cause,
+    Cause, HttpBody, HttpResponse, HttpSpec, MAX_CAPTURE, MAX_REDIRECTS, Response, TraceContext,
+    TriggerError, TriggerOutcome, find_cause,
 };
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
@@ -18,37 +20,54 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
-/// HTTP clients by TLS settings, so connections are pooled across the triggers of a run.
+/// What a client is built from: TLS settings and the redirect policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ClientKey {
+    insecure: bool,
+    ca_cert: Option<PathBuf>,
+    follow_redirects: bool,
+}
+
+/// HTTP clients by [`ClientKey`], so connections are pooled across the triggers of a run.
 #[derive(Default)]
 pub(super) struct Clients {
-    by_tls: Mutex<HashMap<(bool, Option<PathBuf>), Client>>,
+    by_key: Mutex<HashMap<ClientKey, Client>>,
 }
 
 impl Clients {
-    fn get(&self, insecure: bool, ca_cert: Option<&PathBuf>) -> Result<Client, TriggerError> {
-        let key = (insecure, ca_cert.cloned());
+    fn get(&self, spec: &HttpSpec) -> Result<Client, TriggerError> {
+        let key = ClientKey {
+            insecure: spec.insecure,
+            ca_cert: spec.ca_cert.clone(),
+            follow_redirects: spec.follow_redirects,
+        };
         if let Some(client) = self.lock().get(&key) {
             return Ok(client.clone());
         }
-        let client = build_client(insecure, ca_cert)?;
+        let client = build_client(&key)?;
         self.lock().entry(key).or_insert(client.clone());
         Ok(client)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(bool, Option<PathBuf>), Client>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, Client>> {
         // A panic while holding this lock cannot leave the map inconsistent: keep using it.
-        self.by_tls.lock().unwrap_or_else(|e| e.into_inner())
+        self.by_key.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn build_client(insecure: bool, ca_cert: Option<&PathBuf>) -> Result<Client, TriggerError> {
+fn build_client(key: &ClientKey) -> Result<Client, TriggerError> {
     // reqwest is built without a crypto provider of its own (no aws-lc build); use ring. An
     // error only means one is installed already.
     crate::tls::install_crypto_provider();
+    let redirect = if key.follow_redirects {
+        reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     let mut builder = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(insecure);
-    if let Some(path) = ca_cert {
+        .redirect(redirect)
+        .danger_accept_invalid_certs(key.insecure);
+    if let Some(path) = &key.ca_cert {
         let tls_error = |reason: String| TriggerError::Tls {
             address: path.display().to_string(),
             reason,
@@ -124,6 +143,11 @@ fn classify(e: &reqwest::Error, address: &str, spec: &HttpSpec) -> TriggerError 
         TriggerError::TimedOut {
             after: spec.timeout,
             target: target(),
+        }
+    } else if e.is_redirect() {
+        TriggerError::Protocol {
+            address: address.to_owned(),
+            reason: format!("more than {MAX_REDIRECTS} redirects (`follow_redirects true`)"),
         }
     } else if e.is_connect() {
         TriggerError::Connect {
@@ -202,7 +226,7 @@ pub(super) async fn fire(
             Some(value.to_string().into_bytes())
         }
     };
-    let client = clients.get(spec.insecure, spec.ca_cert.as_ref())?;
+    let client = clients.get(spec)?;
     let mut request = client.request(method, url).headers(headers);
     if let Some(body) = body {
         request = request.body(body);

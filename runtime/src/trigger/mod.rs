@@ -100,7 +100,12 @@ pub struct HttpSpec {
     pub insecure: bool,
     /// A PEM file with extra root certificates to trust.
     pub ca_cert: Option<PathBuf>,
+    /// Follow up to [`MAX_REDIRECTS`] redirects; otherwise a 3xx is the response.
+    pub follow_redirects: bool,
 }
+
+/// The most redirects a `follow_redirects` request follows before it fails.
+pub const MAX_REDIRECTS: usize = 10;
 
 /// An HTTP request body.
 #[derive(Clone, Debug, PartialEq)]
@@ -734,6 +739,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             insecure: false,
             ca_cert: None,
+            follow_redirects: false,
         });
         let ctx = TraceContext::new();
         let result = Err(TriggerError::ConnectionRefused {
