@@ -20,7 +20,8 @@
 //! Before the completion rework these failed: the trace holding only tbt's own trigger span counted
 //! as complete after `settle` (100 ms), long before the SDK's first export.
 //!
-//! Skips and failures follow `tests/interop.rs`: the packages come from `tests/interop/install.sh`
+//! Skips and failures follow `tests/interop/setup.rs` (shared with `tests/interop.rs`): the packages
+//! come from `tests/interop/install.sh`
 //! (or `TBT_INTEROP_PYTHON` / `TBT_INTEROP_NODE_APP`); a missing python3 or node skips a test with
 //! the reason printed, except under `CI=true`, where it fails; a broken installation always fails.
 //! Every process listens on 127.0.0.1 and is killed (its whole process group) when its guard drops.
@@ -30,141 +31,18 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the runtime crate is in the workspace")
-        .to_path_buf()
-}
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
+#[path = "interop/setup.rs"]
+mod setup;
+use setup::{available, interop_dir, node_app, python_venv};
 
 fn suite(name: &str) -> PathBuf {
     interop_dir().join("suites").join(name)
-}
-
-// ------------------------------------------------------- installation (as in tests/interop.rs)
-
-/// Why a test cannot run.
-enum Unavailable {
-    /// Python or Node is not installed: the test is skipped (a failure in CI).
-    Missing(String),
-    /// They are, but the packages cannot be installed or found: always a failure.
-    Broken(String),
-}
-
-/// The tool's path, or `None` when the test is to be skipped: in CI (`CI=true`) a missing tool
-/// fails the test; elsewhere the test says why it is skipped. A broken installation always fails.
-fn available(tool: Result<PathBuf, Unavailable>) -> Option<PathBuf> {
-    match tool {
-        Ok(p) => Some(p),
-        Err(Unavailable::Missing(why)) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("completion test cannot run in CI: {why}")
-        }
-        Err(Unavailable::Missing(why)) => {
-            eprintln!("skipping completion test: {why}");
-            None
-        }
-        Err(Unavailable::Broken(why)) => panic!(
-            "completion test cannot run: {why}\n(runtime/tests/interop/install.sh installs the packages; it needs PyPI and npm)"
-        ),
-    }
-}
-
-fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Runs `install.sh PART` once per test binary.
-fn install(part: &str) -> Result<(), Unavailable> {
-    static DONE: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(Vec::new());
-    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    let r = match done.iter().find(|(p, _)| p == part) {
-        Some((_, r)) => r.clone(),
-        None => {
-            let out = Command::new("bash")
-                .arg(interop_dir().join("install.sh"))
-                .arg(part)
-                .output();
-            let r = match out {
-                Ok(o) if o.status.success() => Ok(()),
-                Ok(o) => Err(format!(
-                    "tests/interop/install.sh {part} failed ({}): {}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                )),
-                Err(e) => Err(format!("cannot run tests/interop/install.sh: {e}")),
-            };
-            done.push((part.to_owned(), r.clone()));
-            r
-        }
-    };
-    r.map_err(Unavailable::Broken)
-}
-
-/// The virtualenv's `bin` directory, with `python` and `opentelemetry-instrument`.
-fn python_venv() -> Result<PathBuf, Unavailable> {
-    let dir = match std::env::var_os("TBT_INTEROP_PYTHON") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            if !runs("python3", &["--version"]) {
-                return Err(Unavailable::Missing("python3 is not installed".into()));
-            }
-            if !runs("python3", &["-c", "import ensurepip, venv"]) {
-                return Err(Unavailable::Missing(
-                    "python3 cannot create virtualenvs (Debian: apt install python3-venv)".into(),
-                ));
-            }
-            install("python")?;
-            std::env::var_os("TBT_INTEROP_VENV")
-                .map_or_else(|| repo().join("target/interop/venv"), PathBuf::from)
-                .join("bin")
-        }
-    };
-    if dir.join("opentelemetry-instrument").is_file() {
-        Ok(dir)
-    } else {
-        Err(Unavailable::Broken(format!(
-            "{} has no opentelemetry-instrument",
-            dir.display()
-        )))
-    }
-}
-
-/// The Node app folder, with its `node_modules`.
-fn node_app() -> Result<PathBuf, Unavailable> {
-    if !runs("node", &["--version"]) {
-        return Err(Unavailable::Missing("node is not installed".into()));
-    }
-    let dir = match std::env::var_os("TBT_INTEROP_NODE_APP") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            if !runs("npm", &["--version"]) {
-                return Err(Unavailable::Missing("npm is not installed".into()));
-            }
-            install("node")?;
-            interop_dir().join("node")
-        }
-    };
-    if dir.join("node_modules/@opentelemetry/sdk-node").is_dir() {
-        Ok(dir)
-    } else {
-        Err(Unavailable::Broken(format!(
-            "{} has no node_modules/@opentelemetry/sdk-node",
-            dir.display()
-        )))
-    }
 }
 
 // ------------------------------------------------------------------------------- processes
@@ -511,7 +389,7 @@ fn flask_base(port: u16) -> String {
 
 #[test]
 fn flask_with_the_default_export_delay_passes_the_passing_suite() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -526,7 +404,7 @@ fn flask_with_the_default_export_delay_passes_the_passing_suite() {
 
 #[test]
 fn flask_with_the_default_export_delay_fails_the_n_plus_one_on_its_group() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -547,7 +425,7 @@ fn flask_with_the_default_export_delay_fails_the_n_plus_one_on_its_group() {
 
 #[test]
 fn flask_through_a_forwarder_batching_for_1s_passes_the_passing_suite() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -570,7 +448,7 @@ fn flask_through_a_forwarder_batching_for_1s_passes_the_passing_suite() {
 
 #[test]
 fn flask_through_a_forwarder_batching_for_1s_fails_the_n_plus_one_on_its_group() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -599,7 +477,7 @@ fn flask_through_a_forwarder_batching_for_1s_fails_the_n_plus_one_on_its_group()
 
 #[test]
 fn node_sdk_whose_first_export_comes_late_passes_the_passing_suite() {
-    let Some(app_dir) = available(node_app()) else {
+    let Some(app_dir) = available(node_app(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -645,7 +523,7 @@ fn node_sdk_whose_first_export_comes_late_passes_the_passing_suite() {
 /// `.tbt/`), waits out a quiet window covering it, sees the error span, and must fail.
 #[test]
 fn expect_no_is_not_fooled_by_an_error_after_the_answer_on_the_second_run() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

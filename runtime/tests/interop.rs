@@ -24,9 +24,9 @@
 //! attribute names), so a fixture cannot silently drift from what the SDK sends.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::TracesData;
@@ -39,131 +39,9 @@ use tbt::store::{StoreLimits, TraceId, TraceStore};
 use tbt_compiler::compile::{MemoryLoader, Options, compile};
 use tbt_compiler::trace::Trace;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the runtime crate is in the workspace")
-        .to_path_buf()
-}
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// Why an interop test cannot run.
-enum Unavailable {
-    /// Python or Node is not installed: the test is skipped (a failure in CI).
-    Missing(String),
-    /// They are, but the packages cannot be installed or found: always a failure.
-    Broken(String),
-}
-
-/// The tool's path, or `None` when the test is to be skipped: in CI (`CI=true`) a missing tool
-/// fails the test; elsewhere the test says why it is skipped. A broken installation always fails.
-fn available(tool: Result<PathBuf, Unavailable>) -> Option<PathBuf> {
-    match tool {
-        Ok(p) => Some(p),
-        Err(Unavailable::Missing(why)) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("interop test cannot run in CI: {why}")
-        }
-        Err(Unavailable::Missing(why)) => {
-            eprintln!("skipping interop test: {why}");
-            None
-        }
-        Err(Unavailable::Broken(why)) => panic!(
-            "interop test cannot run: {why}\n(runtime/tests/interop/install.sh installs the packages; it needs PyPI and npm)"
-        ),
-    }
-}
-
-/// True when `program ARGS…` runs and succeeds.
-fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Runs `install.sh PART` once per test binary (tests of one part share it).
-fn install(part: &str) -> Result<(), Unavailable> {
-    static DONE: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(Vec::new());
-    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    let r = match done.iter().find(|(p, _)| p == part) {
-        Some((_, r)) => r.clone(),
-        None => {
-            let out = Command::new("bash")
-                .arg(interop_dir().join("install.sh"))
-                .arg(part)
-                .output();
-            let r = match out {
-                Ok(o) if o.status.success() => Ok(()),
-                Ok(o) => Err(format!(
-                    "tests/interop/install.sh {part} failed ({}): {}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                )),
-                Err(e) => Err(format!("cannot run tests/interop/install.sh: {e}")),
-            };
-            done.push((part.to_owned(), r.clone()));
-            r
-        }
-    };
-    r.map_err(Unavailable::Broken)
-}
-
-/// The virtualenv's `bin` directory, with `python` and `opentelemetry-instrument`.
-fn python_venv() -> Result<PathBuf, Unavailable> {
-    let dir = match std::env::var_os("TBT_INTEROP_PYTHON") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            if !runs("python3", &["--version"]) {
-                return Err(Unavailable::Missing("python3 is not installed".into()));
-            }
-            if !runs("python3", &["-c", "import ensurepip, venv"]) {
-                return Err(Unavailable::Missing(
-                    "python3 cannot create virtualenvs (Debian: apt install python3-venv)".into(),
-                ));
-            }
-            install("python")?;
-            std::env::var_os("TBT_INTEROP_VENV")
-                .map_or_else(|| repo().join("target/interop/venv"), PathBuf::from)
-                .join("bin")
-        }
-    };
-    if dir.join("opentelemetry-instrument").is_file() {
-        Ok(dir)
-    } else {
-        Err(Unavailable::Broken(format!(
-            "{} has no opentelemetry-instrument",
-            dir.display()
-        )))
-    }
-}
-
-/// The Node app folder, with its `node_modules`.
-fn node_app() -> Result<PathBuf, Unavailable> {
-    if !runs("node", &["--version"]) {
-        return Err(Unavailable::Missing("node is not installed".into()));
-    }
-    let dir = match std::env::var_os("TBT_INTEROP_NODE_APP") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            if !runs("npm", &["--version"]) {
-                return Err(Unavailable::Missing("npm is not installed".into()));
-            }
-            install("node")?;
-            interop_dir().join("node")
-        }
-    };
-    if dir.join("node_modules/@opentelemetry/sdk-node").is_dir() {
-        Ok(dir)
-    } else {
-        Err(Unavailable::Broken(format!(
-            "{} has no node_modules/@opentelemetry/sdk-node",
-            dir.display()
-        )))
-    }
-}
+#[path = "interop/setup.rs"]
+mod setup;
+use setup::{available, interop_dir, node_app, python_venv, repo};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -504,7 +382,7 @@ fn check_flask(o: &Outcome) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flask_under_opentelemetry_instrument_exporting_otlp_grpc() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "interop") else {
         return;
     };
     // tbt's defaults for services: OTLP/gRPC to the receiver. The instrumentations' default
@@ -536,7 +414,7 @@ async fn flask_under_opentelemetry_instrument_exporting_otlp_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flask_under_opentelemetry_instrument_exporting_otlp_http_protobuf() {
-    let Some(venv) = available(python_venv()) else {
+    let Some(venv) = available(python_venv(), "interop") else {
         return;
     };
     // OTLP over HTTP/protobuf, and the current semantic conventions.
@@ -646,7 +524,7 @@ test failure "A declined card is a 500 with an error span" {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_sdk_exporting_otlp_http_json() {
-    let Some(app) = available(node_app()) else {
+    let Some(app) = available(node_app(), "interop") else {
         return;
     };
     let suite = NODE_SUITE
