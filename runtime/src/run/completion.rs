@@ -16,9 +16,12 @@
 //!    When a passing expectation could still be broken by a later span (anything but `expect SEL`
 //!    without a block), quiet also covers, for each service in the trace, one export period plus a
 //!    margin after its last arrival in this trace ([`window`]), so a span it ends after that batch
-//!    is seen; and an HTTP/RPC client span of the system without a child extends quiet to the
-//!    slowest exporter known (its peer may yet send). Export periods come from the receiver's
-//!    exporter log this run, else from the history.
+//!    is seen — unless that batch arrived [`TAIL`] or more after the system answered the trigger:
+//!    it was cut after the system's spans of that much time had ended, so the next batch could
+//!    only add work that outlived the answer by more than [`TAIL`]. An HTTP/RPC client span of
+//!    the system without a child extends quiet to the slowest exporter known (its peer may yet
+//!    send). Export periods come from the receiver's exporter log this run, else from the
+//!    history.
 
 use super::source::{Decision, Judge, Observation};
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,11 @@ pub const FILE: &str = "completion.json";
 pub fn window(cadence: Duration) -> Duration {
     cadence + (cadence / 4).max(Duration::from_millis(20))
 }
+
+/// How long after answering the trigger a system may still end spans of its trace (background
+/// work, a queue consumer) and be waited for without a `settle`: a service's batch that arrived
+/// this long after the answer already holds them, so its next export period is not waited for.
+pub const TAIL: Duration = Duration::from_secs(1);
 
 /// True for tbt's own trigger spans (resource and scope `tbt`).
 pub fn is_tbt(trace: &Trace, index: u32) -> bool {
@@ -168,6 +176,7 @@ struct Seen {
 pub struct StepJudge<'a> {
     evaluate: Evaluate<'a>,
     reached_system: bool,
+    answered: Option<Instant>,
     settle: Duration,
     expected: &'a [String],
     cadence: CadenceOf<'a>,
@@ -195,6 +204,7 @@ impl<'a> StepJudge<'a> {
         StepJudge {
             evaluate,
             reached_system,
+            answered: None,
             settle,
             expected,
             cadence,
@@ -204,6 +214,12 @@ impl<'a> StepJudge<'a> {
             stop: None,
             waiting_for: "the first span".to_string(),
         }
+    }
+
+    /// When the system answered the trigger (see [`TAIL`]).
+    pub fn answered_at(mut self, at: Instant) -> Self {
+        self.answered = Some(at);
+        self
     }
 
     fn wait(&mut self, what: impl Into<String>, at: Option<Instant>) -> Decision {
@@ -308,6 +324,10 @@ impl Judge for StepJudge<'_> {
         let mut waited_for: Option<(String, Duration)> = None;
         if !verdict.lasting {
             for (service, s) in &self.services {
+                if self.answered.is_some_and(|r| s.last >= r + TAIL) {
+                    // This batch was cut after TAIL of the system's work had ended.
+                    continue;
+                }
                 if let Some(c) = (self.cadence)(service) {
                     let at = s.last + window(c);
                     if at > quiet_until {
@@ -465,6 +485,32 @@ mod tests {
             j.observe(t0, &at(&t, t0)),
             Decision::Wait(Some(t0 + Duration::from_millis(100)))
         );
+    }
+
+    #[test]
+    fn a_batch_that_came_a_tail_after_the_answer_is_not_followed_by_a_period_of_quiet() {
+        let t = trace(&doc(true));
+        let answered = Instant::now();
+        let five = Some(Duration::from_secs(5));
+        // A 5 s exporter whose batch came 4.7 s after the answer: settle, not another period.
+        let batch = answered + Duration::from_millis(4700);
+        let mut j = judge(PASS, &[], five).answered_at(answered);
+        let settled = batch + Duration::from_millis(100);
+        assert_eq!(
+            j.observe(batch, &at(&t, batch)),
+            Decision::Wait(Some(settled))
+        );
+        assert_eq!(j.observe(settled, &at(&t, batch)), Decision::Done);
+        // Its batch came 300 ms after the answer: work ending up to TAIL after the answer may be
+        // in the next one, so a period of quiet is waited for.
+        let batch = answered + Duration::from_millis(300);
+        let mut j = judge(PASS, &[], five).answered_at(answered);
+        let until = batch + window(Duration::from_secs(5));
+        assert_eq!(
+            j.observe(batch, &at(&t, batch)),
+            Decision::Wait(Some(until))
+        );
+        assert!(j.waiting_for.contains("`svc`"), "{}", j.waiting_for);
     }
 
     #[test]

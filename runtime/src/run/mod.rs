@@ -144,6 +144,8 @@ struct StepState {
     trace: Option<Arc<Trace>>,
     /// The trigger reached a system (a server answered, a process ran).
     reached_system: bool,
+    /// When it answered.
+    answered: Option<Instant>,
     /// Why the trace node stopped waiting.
     stop: Option<completion::Stop>,
     started: Option<Instant>,
@@ -459,6 +461,7 @@ impl Runner {
                 self.state(n.test, n.step, |s| {
                     s.response = Some(response);
                     s.reached_system = true;
+                    s.answered = Some(Instant::now());
                 });
                 Outcome::Passed
             }
@@ -588,12 +591,13 @@ impl Runner {
     /// Follows the step's trace, judging each view (see [`completion`]), then evaluates the
     /// trace expectations on the last one.
     async fn follow_trace(&self, n: &Node) -> Outcome {
-        let (id, locals, response, reached, fired) = self.state(n.test, n.step, |s| {
+        let (id, locals, response, reached, answered, fired) = self.state(n.test, n.step, |s| {
             (
                 s.trace_id,
                 s.locals.clone(),
                 s.response.clone(),
                 s.reached_system,
+                s.answered,
                 s.started,
             )
         });
@@ -644,6 +648,9 @@ impl Runner {
             Box::new(move |s: &str| source.cadence(s).max(history.cadence(s))),
             slowest,
         );
+        if let Some(at) = answered {
+            judge = judge.answered_at(at);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let followed = match self.source.follow(id, deadline, &mut judge).await {
             Ok(f) => f,
