@@ -27,8 +27,12 @@ pub struct Args {
 
 /// Runs `tbt check`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
-        return Status::Usage;
+    let c = match super::compile_paths(&args.paths, &args.lints) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::output::usage_error(&e, color);
+            return Status::Usage;
+        }
     };
     let deny = args.deny.is_some();
     let errors = c

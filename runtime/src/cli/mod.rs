@@ -155,40 +155,18 @@ impl CheckOptions {
     }
 }
 
-/// Loads and compiles the suite at `paths`, printing file errors. `None` when files were unreadable.
+/// Loads and compiles the suite at `paths` with the configuration and options given. `Err` says why
+/// it could not (a configuration error, a file that cannot be read), for the caller to print as a
+/// usage error.
 pub(crate) fn compile_paths(
     paths: &[std::path::PathBuf],
     options: &CheckOptions,
-    color: Color,
-) -> Option<tbt_compiler::compile::Compilation> {
-    let config = match crate::config::Config::load(options.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::output::usage_error(&e, color);
-            return None;
-        }
-    };
-    let options = match options.to_options(&config) {
-        Ok(o) => o,
-        Err(e) => {
-            crate::output::usage_error(&e, color);
-            return None;
-        }
-    };
-    let files = match crate::files::collect(paths) {
-        Ok(f) => f,
-        Err(e) => {
-            crate::output::usage_error(&format!("cannot read `{}`: {}", e.path, e.reason), color);
-            return None;
-        }
-    };
-    let roots = match crate::files::read_roots(&files) {
-        Ok(r) => r,
-        Err(e) => {
-            crate::output::usage_error(&format!("cannot read `{}`: {}", e.path, e.reason), color);
-            return None;
-        }
-    };
+) -> Result<tbt_compiler::compile::Compilation, String> {
+    let config = crate::config::Config::load(options.config.as_deref())?;
+    let options = options.to_options(&config)?;
+    let unreadable = |e: crate::files::FileError| format!("cannot read `{}`: {}", e.path, e.reason);
+    let files = crate::files::collect(paths).map_err(unreadable)?;
+    let roots = crate::files::read_roots(&files).map_err(unreadable)?;
     let mut loader = crate::files::FsLoader;
-    Some(tbt_compiler::compile::compile(roots, &mut loader, &options))
+    Ok(tbt_compiler::compile::compile(roots, &mut loader, &options))
 }

@@ -31,8 +31,12 @@ pub struct Args {
 
 /// Runs `tbt plan`.
 pub fn run(args: Args, color: Color) -> Status {
-    let Some(c) = super::compile_paths(&args.paths, &args.lints, color) else {
-        return Status::Usage;
+    let c = match super::compile_paths(&args.paths, &args.lints) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::output::usage_error(&e, color);
+            return Status::Usage;
+        }
     };
     if !c.diagnostics.is_empty()
         && output::emit(&c.sources, &c.diagnostics, DiagFormat::Human, color).is_err()
