@@ -44,7 +44,13 @@ async fn complete(c: &mut Client, u: &str, version: i64, text: &str, at: &Value)
 /// compiled, answers are complete again and see the new names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completion_answers_from_the_previous_analysis_while_compiling() {
-    let ws = workspace(&[]);
+    // A large second file in the folder makes each compilation of the group take hundreds of
+    // milliseconds in a debug build, so the edited text is certainly still compiling when the
+    // completion request (sent right after the change) is answered.
+    let padding: String = (0..20_000)
+        .map(|i| format!("let pad{i} = \"v{i}\" + \"w\"\n"))
+        .collect();
+    let ws = workspace(&[("padding.tbt", &padding)]);
     let mut c = Client::start_with(
         ws.path(),
         json!({"diagnosticDelayMs": 0, "completionWaitMs": 0}),
