@@ -3,7 +3,7 @@
 //! as literal arguments.
 
 use super::{Checker, Ctx, Memo, Resolution, Scope, memo, plain_string};
-use crate::ast::{Expr, ExprKind, ItemKind, Path};
+use crate::ast::{Expr, ItemKind, Path};
 use crate::builtins::{self, FnContext, Ty, did_you_mean};
 use crate::diagnostic::{Code, Diagnostic};
 use std::sync::LazyLock;
@@ -268,11 +268,6 @@ impl<'a> Checker<'a> {
             && let Some(r) = args.get(1)
         {
             self.validate_regex(r);
-        }
-        if f.name == "attr"
-            && let Some(ExprKind::Path(_)) = args.first().map(|a| &a.kind)
-        {
-            // attr(name) with a bare name is legal (a variable holding the key) — nothing to add.
         }
         f.returns
     }

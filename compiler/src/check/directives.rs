@@ -6,11 +6,10 @@ use super::{Checker, Ctx, Scope, plain_string, single_name};
 use crate::ast;
 use crate::builtins::{self, Ty, did_you_mean};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::span::Span;
 use crate::trigger;
 
 impl<'a> Checker<'a> {
-    pub(super) fn check_trigger(&mut self, t: &ast::Trigger, stmt_span: Span, sc: &mut Scope) {
+    pub(super) fn check_trigger(&mut self, t: &ast::Trigger, sc: &mut Scope) {
         let kind = t.kind.name.as_str();
         let Some(spec) = trigger::kind(kind) else {
             let mut d = Diagnostic::new(
@@ -266,7 +265,6 @@ impl<'a> Checker<'a> {
                 ));
             }
         }
-        let _ = stmt_span;
     }
 
     /// `NAME key = value` (header, query, metadata, env).

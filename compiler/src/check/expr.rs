@@ -80,7 +80,7 @@ impl<'a> Checker<'a> {
                 op_span,
                 lhs,
                 rhs,
-            } => self.binary(e, *op, *op_span, lhs, rhs, sc, ctx),
+            } => self.binary(*op, *op_span, lhs, rhs, sc, ctx),
             ExprKind::Filter { base, preds } => {
                 let t = self.expr(base, sc, ctx.outer());
                 self.expect_spans(base, t, "a filter `[…]`");
@@ -153,10 +153,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn binary(
         &mut self,
-        e: &Expr,
         op: BinaryOp,
         op_span: Span,
         lhs: &Expr,
@@ -183,7 +181,7 @@ impl<'a> Checker<'a> {
                         || rt == Ty::Str
                         || (op == BinaryOp::In && rt == Ty::List))
                     {
-                        self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
+                        self.mismatch_pair(op_span, lt, rt, lhs, rhs);
                     }
                 }
                 return Ty::Bool;
@@ -214,7 +212,7 @@ impl<'a> Checker<'a> {
             {
                 return Ty::Bool;
             }
-            return self.compare(e, op, op_span, lt, rt, lhs, rhs);
+            return self.compare(op, op_span, lt, rt, lhs, rhs);
         }
         let lt = self.expr(lhs, sc, ctx);
         let rt = self.expr(rhs, sc, ctx);
@@ -245,7 +243,7 @@ impl<'a> Checker<'a> {
             | BinaryOp::Gt
             | BinaryOp::Ge
             | BinaryOp::Contains
-            | BinaryOp::Matches => self.compare(e, op, op_span, lt, rt, lhs, rhs),
+            | BinaryOp::Matches => self.compare(op, op_span, lt, rt, lhs, rhs),
             BinaryOp::Coalesce => {
                 if lt.is_open() || lt == Ty::Null {
                     rt
@@ -255,7 +253,7 @@ impl<'a> Checker<'a> {
                         || rt == Ty::Null
                         || (lt.is_number() && rt.is_number()))
                     {
-                        self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
+                        self.mismatch_pair(op_span, lt, rt, lhs, rhs);
                     }
                     lt
                 }
@@ -279,11 +277,11 @@ impl<'a> Checker<'a> {
                     }
                     (BinaryOp::Mul, a, Ty::Duration) if a.is_number() => Ty::Duration,
                     (_, Ty::Duration, b) | (_, b, Ty::Duration) if b.is_number() => {
-                        self.duration_vs_number(e, op_span, lhs, rhs, lt);
+                        self.duration_vs_number(op_span, lhs, rhs, lt);
                         Ty::Error
                     }
                     _ => {
-                        self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
+                        self.mismatch_pair(op_span, lt, rt, lhs, rhs);
                         Ty::Error
                     }
                 }
@@ -292,10 +290,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn compare(
         &mut self,
-        e: &Expr,
         op: BinaryOp,
         op_span: Span,
         lt: Ty,
@@ -333,9 +329,9 @@ impl<'a> Checker<'a> {
                     if (lt == Ty::Duration && rt.is_number())
                         || (rt == Ty::Duration && lt.is_number())
                     {
-                        self.duration_vs_number(e, op_span, lhs, rhs, lt);
+                        self.duration_vs_number(op_span, lhs, rhs, lt);
                     } else {
-                        self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
+                        self.mismatch_pair(op_span, lt, rt, lhs, rhs);
                     }
                 }
             }
@@ -344,11 +340,11 @@ impl<'a> Checker<'a> {
                     |t: Ty| t.is_number() || matches!(t, Ty::Duration | Ty::Str) || t.is_open();
                 if (lt == Ty::Duration && rt.is_number()) || (rt == Ty::Duration && lt.is_number())
                 {
-                    self.duration_vs_number(e, op_span, lhs, rhs, lt);
+                    self.duration_vs_number(op_span, lhs, rhs, lt);
                 } else if !(ordered(lt) && ordered(rt))
                     || !(open || lt == rt || (lt.is_number() && rt.is_number()))
                 {
-                    self.mismatch_pair(e, op_span, lt, rt, lhs, rhs);
+                    self.mismatch_pair(op_span, lt, rt, lhs, rhs);
                 }
             }
             BinaryOp::Contains => {
@@ -375,7 +371,7 @@ impl<'a> Checker<'a> {
         Ty::Bool
     }
 
-    fn duration_vs_number(&mut self, e: &Expr, op_span: Span, lhs: &Expr, rhs: &Expr, lt: Ty) {
+    fn duration_vs_number(&mut self, op_span: Span, lhs: &Expr, rhs: &Expr, lt: Ty) {
         let (dur, num) = if lt == Ty::Duration {
             (lhs, rhs)
         } else {
@@ -397,7 +393,6 @@ impl<'a> Checker<'a> {
                 "durations are written with a unit: `10us`, `250ms`, `1.5s`, `2m`, `1h`",
             );
         }
-        let _ = e;
         self.diags.push(d);
     }
 
@@ -597,7 +592,7 @@ impl<'a> Checker<'a> {
         );
     }
 
-    fn mismatch_pair(&mut self, _e: &Expr, op_span: Span, lt: Ty, rt: Ty, lhs: &Expr, rhs: &Expr) {
+    fn mismatch_pair(&mut self, op_span: Span, lt: Ty, rt: Ty, lhs: &Expr, rhs: &Expr) {
         if lt == Ty::Error || rt == Ty::Error {
             return;
         }

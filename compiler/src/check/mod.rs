@@ -14,7 +14,7 @@ use crate::deps::{Dep, Phase};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::options::Options;
 use crate::program::{ModuleId, Origin, Program};
-use crate::span::{SourceMap, Span};
+use crate::span::Span;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
@@ -174,8 +174,6 @@ impl Scope {
 /// The checker's state for one compilation.
 pub struct Checker<'a> {
     program: &'a Program,
-    #[allow(dead_code)]
-    sources: &'a SourceMap,
     options: &'a Options,
     diags: Vec<Diagnostic>,
     /// (module, item index) of lets, matchers and imports that something uses.
@@ -188,10 +186,9 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     /// A checker over a loaded program.
-    pub fn new(program: &'a Program, sources: &'a SourceMap, options: &'a Options) -> Self {
+    pub fn new(program: &'a Program, options: &'a Options) -> Self {
         Checker {
             program,
-            sources,
             options,
             diags: Vec::new(),
             used: HashSet::new(),

@@ -54,7 +54,7 @@ impl<'a> Checker<'a> {
                         let ty = self.expr(&l.value, &mut sc, Ctx::Value);
                         self.push_local(&mut sc, &l.name, ty);
                     }
-                    StmtKind::Trigger(tr) => self.check_trigger(tr, stmt.span, &mut sc),
+                    StmtKind::Trigger(tr) => self.check_trigger(tr, &mut sc),
                     StmtKind::Expect(e) => {
                         sc.phase = Phase::Assert;
                         self.check_expect(e, stmt.span, &mut sc);
