@@ -7,6 +7,12 @@
 //!
 //! The checker reports facts as [`Diagnostic`]s and records the data dependencies between steps
 //! and tests ([`Dep`]) that the planner turns into DAG edges. It never stops at the first error.
+//!
+//! This file holds the checker's state and its entry points; the checks live in child modules:
+//! `items` (module `let`s, matchers, services, locals), `steps` (tests, steps, `expect`),
+//! `directives` (`trigger` and the directive shapes it shares with services), `expr` (expression
+//! types and type expectations), `names` (path resolution), `attributes` (semantic-convention
+//! attributes) and `call` (matcher and function calls, regex and JSONPath literals).
 
 use crate::ast::{self, Expr, ExprKind, ItemKind, Lit};
 use crate::builtins::Ty;
