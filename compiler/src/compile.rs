@@ -134,7 +134,7 @@ pub fn compile(
     };
     collect_tests(&mut program, &mut driver.diags);
 
-    let mut checker = Checker::new(&program, &driver.sources, options);
+    let mut checker = Checker::new(&program, options);
     checker.check_all();
     let index = checker.take_index();
     let deps = checker.finish(&mut driver.diags);
