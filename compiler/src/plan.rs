@@ -243,7 +243,8 @@ pub struct Plan {
     pub graph: DiGraph<Node, Edge>,
     /// Per test, per step: what the step runs.
     pub steps: Vec<Vec<StepPlan>>,
-    /// The services of the root modules, in module then source order.
+    /// The services of every module the run reaches (the root files and what they import), in
+    /// module then source order.
     pub services: Vec<ServicePlan>,
 }
 
@@ -485,7 +486,7 @@ pub fn lower(program: &Program, deps: &[Dep]) -> Plan {
     let services = program
         .modules
         .iter()
-        .filter(|m| m.origin == crate::program::Origin::Root)
+        .filter(|m| m.origin != crate::program::Origin::Std)
         .flat_map(|m| {
             m.services
                 .iter()

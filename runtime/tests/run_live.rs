@@ -333,33 +333,24 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn services_are_started_ready_checked_and_stopped_by_tbt_run() {
+/// Runs `tbt run main.tbt` in a folder holding `files` (whose text names the port as `{port}`)
+/// with a free loopback port for a `python3 -m http.server` service, and checks that the test
+/// passed and the service was stopped. Skips (returns false) without python3.
+fn run_with_web_service(files: &[(&str, &str)]) -> bool {
     if std::process::Command::new("python3")
         .arg("--version")
         .output()
         .is_err()
     {
         eprintln!("skipping: python3 is not installed (it plays the service under test)");
-        return;
+        return false;
     }
     let port = free_port();
-    let suite = format!(
-        r#"service web {{
-  run "python3" ["-m", "http.server", "{port}", "--bind", "127.0.0.1"]
-  ready http "http://127.0.0.1:{port}/" within 20s
-}}
-
-test index {{
-  trigger http GET "http://127.0.0.1:{port}/"
-  expect response {{
-    status == 200
-  }}
-}}
-"#
-    );
     let d = tempfile::tempdir().expect("tempdir");
-    std::fs::write(d.path().join("s.tbt"), suite).expect("write");
+    for (name, text) in files {
+        let text = text.replace("{port}", &port.to_string());
+        std::fs::write(d.path().join(name), text).expect("write");
+    }
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_tbt"))
         .args([
             "run",
@@ -369,7 +360,7 @@ test index {{
             "127.0.0.1:0",
             "--color",
             "never",
-            "s.tbt",
+            "main.tbt",
         ])
         .current_dir(d.path())
         .output()
@@ -382,6 +373,43 @@ test index {{
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "the service still listens"
     );
+    true
+}
+
+const WEB_SERVICE: &str = r#"service web {
+  run "python3" ["-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+  ready http "http://127.0.0.1:{port}/" within 20s
+}
+"#;
+
+const INDEX_TEST: &str = r#"test index {
+  trigger http GET "http://127.0.0.1:{port}/"
+  expect response {
+    status == 200
+  }
+}
+"#;
+
+#[test]
+fn services_are_started_ready_checked_and_stopped_by_tbt_run() {
+    run_with_web_service(&[("main.tbt", &format!("{WEB_SERVICE}\n{INDEX_TEST}"))]);
+}
+
+/// A suite that imports its services from a shared module gets them started (they were silently
+/// not started, and every test failed with "connection refused").
+#[test]
+fn services_of_imported_modules_are_started() {
+    let shared = format!(
+        "{WEB_SERVICE}\n# Tests of an imported module do not run.\n{}",
+        INDEX_TEST.replace("test index", "test not_run")
+    );
+    run_with_web_service(&[
+        ("services.tbt", &shared),
+        (
+            "main.tbt",
+            &format!("import \"./services.tbt\"\n\n{INDEX_TEST}"),
+        ),
+    ]);
 }
 
 #[test]

@@ -260,9 +260,12 @@ impl<'a> Checker<'a> {
                         format!("matcher `{}` is never used", mt.name.name),
                     )
                     .with_label("defined here"),
+                    // An import of a module with services is used: it starts them.
                     ItemKind::Import(imp)
                         if m.origin == Origin::Root
-                            && m.imports.values().any(|&(_, idx)| idx == i) =>
+                            && m.imports.values().any(|&(target, idx)| {
+                                idx == i && self.program.module(target).services.is_empty()
+                            }) =>
                     {
                         Diagnostic::new(
                             Code::UnusedImport,
