@@ -8,9 +8,10 @@
 //! `arrival − end` (≤ `D` when clocks agree), and consecutive batches are a multiple of `D` apart
 //! (exactly `D` when spans kept coming). The cadence is
 //! `max(largest lag, min(smallest gap, 4 × largest lag))` over the last [`SAMPLES`] batches,
-//! capped at [`MAX_CADENCE`]: lags alone underestimate (a span that ended just before the tick
-//! waited little), the smallest gap alone overestimates an idle service (its batches are many
-//! periods apart), and a gap far beyond every lag is idleness, not the period. A lag from a clock
+//! capped at [`MAX_CADENCE`], and `4 × lag` after a single batch (no gap yet): lags alone
+//! underestimate (a span that ended just before the tick waited little), the smallest gap alone
+//! overestimates an idle service (its batches are many periods apart), and a gap far beyond every
+//! lag is idleness, not the period. A lag from a clock
 //! ahead of ours (the span ended "in the future") is not counted. A service whose period is known
 //! (one tbt started, with the `OTEL_BSP_SCHEDULE_DELAY` it was given) is [`Exporters::declare`]d
 //! and not estimated.
@@ -41,7 +42,10 @@ impl Service {
         let gap = self.gaps.iter().copied().min();
         let c = match (lag, gap) {
             (Some(l), Some(g)) => l.max(g.min(l * 4)),
-            (Some(l), None) => l,
+            // One batch: no gap bounds the period yet, and its lag is uniform in [0, period]
+            // (when the span ended within the period), so the lag alone is short of the period
+            // half the time; four lags reach it unless the span ended in the last fifth.
+            (Some(l), None) => l * 4,
             (None, g) => g?,
         };
         Some(c.min(MAX_CADENCE))
@@ -138,6 +142,24 @@ mod tests {
         }
         assert_eq!(e.cadence("a"), Some(Duration::from_secs(1)));
         assert_eq!(e.cadence("b"), None);
+    }
+
+    #[test]
+    fn one_batch_is_four_lags_until_a_gap_bounds_it() {
+        let e = Exporters::default();
+        let t0 = Instant::now();
+        let unix = 10_000 * MS;
+        // A 1 s exporter whose first span ended 150 ms before its tick: the lag says 150 ms.
+        e.observe("a", t0, unix, unix - 150 * MS);
+        assert_eq!(e.cadence("a"), Some(Duration::from_millis(600)));
+        // The next batch, 1 s later, whose oldest span waited 700 ms: lags 700 ms, gap 1 s.
+        e.observe(
+            "a",
+            t0 + Duration::from_secs(1),
+            unix + 1000 * MS,
+            unix + 300 * MS,
+        );
+        assert_eq!(e.cadence("a"), Some(Duration::from_secs(1)));
     }
 
     #[test]
