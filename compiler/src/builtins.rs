@@ -420,7 +420,11 @@ pub const PSEUDO_CLASSES: &[(&str, Option<Ty>)] = &[
 ];
 
 /// Directives allowed in a `service` block.
-pub const SERVICE_DIRECTIVES: &[&str] = &["run", "env", "cwd", "ready"];
+pub const SERVICE_DIRECTIVES: &[&str] = &["run", "env", "cwd", "ready", "stop", "otlp"];
+
+/// The protocols `otlp "…"` in a `service` block accepts: the values of the SDKs'
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`, each sent to the receiver's listener for it.
+pub const OTLP_PROTOCOLS: &[&str] = &["grpc", "http/protobuf", "http/json"];
 
 /// Readiness probes of `ready`.
 pub const READY_PROBES: &[&str] = &["http", "tcp", "log"];

@@ -146,6 +146,46 @@ pub struct ServicePlan {
     pub cwd: Option<Leaf>,
     /// `ready`.
     pub ready: Option<ReadyPlan>,
+    /// `stop within D`: how long the service may take to end after SIGTERM.
+    pub stop_within: Option<Leaf>,
+    /// `otlp "…"`: the protocol the service exports with (and so the receiver it is sent to).
+    pub otlp: OtlpProtocol,
+}
+
+/// The OTLP protocol of a service (`otlp "…"`, the values of `OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum OtlpProtocol {
+    /// `grpc` (the default): the receiver's gRPC listener.
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// `http/protobuf`: the receiver's HTTP listener.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// `http/json`: the receiver's HTTP listener.
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// The protocol named `name` (one of [`crate::builtins::OTLP_PROTOCOLS`]).
+    pub fn from_name(name: &str) -> Option<OtlpProtocol> {
+        match name {
+            "grpc" => Some(OtlpProtocol::Grpc),
+            "http/protobuf" => Some(OtlpProtocol::HttpProtobuf),
+            "http/json" => Some(OtlpProtocol::HttpJson),
+            _ => None,
+        }
+    }
+
+    /// Its `OTEL_EXPORTER_OTLP_PROTOCOL` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::HttpJson => "http/json",
+        }
+    }
 }
 
 impl ServicePlan {
@@ -170,6 +210,8 @@ impl ServicePlan {
             env: Vec::new(),
             cwd: None,
             ready: None,
+            stop_within: None,
+            otlp: OtlpProtocol::Grpc,
         };
         for d in s.body.iter().filter(|d| !d.error) {
             match d.name.name.as_str() {
@@ -179,6 +221,15 @@ impl ServicePlan {
                 }
                 "env" => plan.env.push(Pair::from_checked(d)?),
                 "cwd" => plan.cwd = d.args.first().map(Leaf::new),
+                "stop" => plan.stop_within = Some(Leaf::new(d.within.as_ref()?)),
+                "otlp" => {
+                    plan.otlp = match &d.args.first()?.kind {
+                        ast::ExprKind::Lit(ast::Lit::Str(s)) => {
+                            OtlpProtocol::from_name(&s.as_plain()?)?
+                        }
+                        _ => return None,
+                    }
+                }
                 "ready" => {
                     let probe = match d.args.first().map(|a| &a.kind) {
                         Some(ast::ExprKind::Path(p)) => match p.dotted().as_str() {

@@ -25,14 +25,18 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tbt_compiler::plan::OtlpProtocol;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How long [`Supervisor::stop`] waits after SIGTERM before it sends SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long [`Supervisor::stop`] waits after SIGTERM before it sends SIGKILL, for a service
+/// without `stop within …`. Long enough for a server to close its connections and flush; short
+/// enough that a process which ignores SIGTERM (the Node zero-code agent installs a handler that
+/// keeps it alive) costs little on every run.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Most bytes of output kept per service (stdout and stderr together).
 pub const LOG_MAX_BYTES: usize = 64 * 1024;
@@ -64,6 +68,11 @@ pub struct ServiceSpec {
     pub cwd: Option<PathBuf>,
     /// `ready … within …`; without it the service counts as ready once started.
     pub ready: Option<Readiness>,
+    /// `stop within …`: how long it may take to end after SIGTERM before it is killed
+    /// ([`STOP_GRACE`] when not written).
+    pub stop_within: Duration,
+    /// `otlp "…"`: the protocol it exports with, and so which receiver endpoint it is given.
+    pub otlp: OtlpProtocol,
 }
 
 /// When a service counts as ready, and how long that may take.
@@ -122,28 +131,46 @@ impl fmt::Display for Probe {
 /// Where services send their spans: handed over by the runner from the embedded receiver.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OtelEnv {
-    /// The OTLP gRPC endpoint (`http://127.0.0.1:4317`). `None` leaves `OTEL_EXPORTER_OTLP_*`
-    /// alone (e.g. when traces are read from Jaeger and services export to their own collector).
-    pub endpoint: Option<String>,
+    /// The OTLP gRPC endpoint (`http://127.0.0.1:4317`), for services with `otlp "grpc"` (the
+    /// default).
+    pub grpc: Option<String>,
+    /// The OTLP/HTTP endpoint (`http://127.0.0.1:4318`; exporters append `/v1/traces`), for
+    /// services with `otlp "http/protobuf"` or `otlp "http/json"`.
+    pub http: Option<String>,
 }
 
 impl OtelEnv {
     /// Services export over gRPC to `endpoint` (e.g. [`crate::receiver::RunningReceiver::grpc_endpoint`]).
     pub fn grpc(endpoint: impl Into<String>) -> Self {
         OtelEnv {
-            endpoint: Some(endpoint.into()),
+            grpc: Some(endpoint.into()),
+            http: None,
         }
     }
 
-    /// The variables a service gets before its own `env` (which wins over them).
+    /// Both endpoints of a receiver: each service is sent to the one of the protocol it exports with.
+    pub fn receiver(grpc: Option<String>, http: Option<String>) -> Self {
+        OtelEnv { grpc, http }
+    }
+
+    /// The variables a service exporting with `protocol` gets before its own `env` (which wins
+    /// over them). Without an endpoint for that protocol (no receiver, e.g. when traces are read
+    /// from Jaeger and services export to their own collector) `OTEL_EXPORTER_OTLP_*` is left alone.
     ///
     /// They also win over the runner's inherited environment: a stray
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` in a CI job must not send the spans somewhere tbt never looks.
-    pub fn vars(&self, service: &str) -> Vec<(String, String)> {
+    pub fn vars(&self, service: &str, protocol: OtlpProtocol) -> Vec<(String, String)> {
         let mut vars = Vec::new();
-        if let Some(endpoint) = &self.endpoint {
+        let endpoint = match protocol {
+            OtlpProtocol::Grpc => &self.grpc,
+            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => &self.http,
+        };
+        if let Some(endpoint) = endpoint {
             vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone()));
-            vars.push(("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned()));
+            vars.push((
+                "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+                protocol.name().to_owned(),
+            ));
             // The receiver takes traces only; other signals would fail and flood the log.
             vars.push(("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned()));
             vars.push(("OTEL_LOGS_EXPORTER".to_owned(), "none".to_owned()));
@@ -436,6 +463,8 @@ async fn capture<R: AsyncRead + Unpin>(
 #[derive(Debug)]
 struct Running {
     name: String,
+    /// `stop within`: the grace between SIGTERM and SIGKILL.
+    stop_within: Duration,
     /// The process group (the child leads it, so its id is the child's pid).
     group: Option<Pid>,
     log: SharedLog,
@@ -524,7 +553,7 @@ impl Supervisor {
         }
         command
             .args(&spec.args)
-            .envs(otel.vars(&spec.name))
+            .envs(otel.vars(&spec.name, spec.otlp))
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -585,6 +614,7 @@ impl Supervisor {
         });
         self.services.push(Running {
             name: spec.name.clone(),
+            stop_within: spec.stop_within,
             group,
             log,
             exit: exit_rx,
@@ -703,26 +733,24 @@ impl Supervisor {
             .collect()
     }
 
-    /// Stops every service: SIGTERM to each whole process group, up to [`STOP_GRACE`] for them
-    /// to end, then SIGKILL. Returns how each service's own process ended.
-    pub async fn stop(self) -> Vec<(String, Option<Exit>)> {
-        self.stop_with_grace(STOP_GRACE).await
-    }
-
-    /// [`Supervisor::stop`] with a chosen grace period.
-    pub async fn stop_with_grace(mut self, grace: Duration) -> Vec<(String, Option<Exit>)> {
+    /// Stops every service: SIGTERM to each whole process group (all at once, in reverse start
+    /// order), up to each service's `stop within` (default [`STOP_GRACE`]) for it to end, then
+    /// SIGKILL. Returns how each service's own process ended, in start order.
+    pub async fn stop(mut self) -> Vec<Stopped> {
         let mut services = std::mem::take(&mut self.services);
         // Reverse order: a service stops before the ones it may depend on.
         services.reverse();
+        let signalled = Instant::now();
         for service in &services {
             if service.exited().is_none() {
                 service.signal(Signal::TERM);
             }
         }
-        let until = Instant::now() + grace;
         let mut ended = Vec::new();
         for service in &mut services {
-            let mut exit = service.wait_exit(until).await;
+            let grace = service.stop_within;
+            let mut exit = service.wait_exit(signalled + grace).await;
+            let killed = exit.is_none().then_some(grace);
             // Always: children of an exited leader may still be in the group.
             service.signal(Signal::KILL);
             if exit.is_none() {
@@ -733,10 +761,39 @@ impl Supervisor {
             for reader in &service.readers {
                 reader.abort();
             }
-            ended.push((service.name.clone(), exit));
+            ended.push(Stopped {
+                name: service.name.clone(),
+                exit,
+                killed_after: killed,
+            });
         }
         ended.reverse();
         ended
+    }
+}
+
+/// How one service ended when the suite stopped it ([`Supervisor::stop`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// The service.
+    pub name: String,
+    /// How its own process ended (`None`: not even SIGKILL was seen to end it within 1 s).
+    pub exit: Option<Exit>,
+    /// `Some(grace)` when it was still running `grace` after SIGTERM and had to be killed.
+    pub killed_after: Option<Duration>,
+}
+
+impl Stopped {
+    /// What the runner tells the user about a service it had to kill, if it had to.
+    pub fn kill_note(&self) -> Option<String> {
+        self.killed_after.map(|grace| {
+            format!(
+                "note: service `{}` did not end within {} of SIGTERM and was killed; if it \
+                 ignores SIGTERM, `stop within 200ms` in its block saves the wait",
+                self.name,
+                tbt_compiler::value::format_duration(grace.as_nanos() as u64)
+            )
+        })
     }
 }
 

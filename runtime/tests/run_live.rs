@@ -323,6 +323,9 @@ fn a_receiver_port_in_use_is_an_infrastructure_error() {
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("{addr} is already in use")), "{err}");
+    // It says how to choose another.
+    assert!(err.contains("`--otlp-grpc 127.0.0.1:0`"), "{err}");
+    assert!(err.contains("`otlp_grpc` in tbt.toml"), "{err}");
 }
 
 fn free_port() -> u16 {

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 use tbt::service::{
-    Exit, OtelEnv, Probe, Readiness, STOP_GRACE, ServiceError, ServiceSpec, Supervisor,
+    Exit, OtelEnv, Probe, Readiness, STOP_GRACE, ServiceError, ServiceSpec, Stopped, Supervisor,
 };
+use tbt_compiler::plan::OtlpProtocol;
 
 fn spec(name: &str, program: &str, args: &[&str]) -> ServiceSpec {
     ServiceSpec {
@@ -15,7 +16,18 @@ fn spec(name: &str, program: &str, args: &[&str]) -> ServiceSpec {
         env: Vec::new(),
         cwd: None,
         ready: None,
+        stop_within: STOP_GRACE,
+        otlp: OtlpProtocol::Grpc,
     }
+}
+
+/// How a service ended when stopped: its exit, and whether it had to be killed.
+fn ended(stopped: &Stopped) -> (&str, Option<Exit>, bool) {
+    (
+        stopped.name.as_str(),
+        stopped.exit,
+        stopped.killed_after.is_some(),
+    )
 }
 
 fn sh(name: &str, script: &str) -> ServiceSpec {
@@ -95,12 +107,13 @@ async fn log_readiness_waits_for_the_line_and_keeps_the_output() {
     assert!(supervisor.exited().is_empty());
     let pid = pid_after(&tail, "pid=");
 
-    let ended = supervisor.stop().await;
+    let stopped = supervisor.stop().await;
     assert_eq!(
-        ended,
-        [("api".to_owned(), Some(Exit::Signal(15)))],
+        stopped.iter().map(ended).collect::<Vec<_>>(),
+        [("api", Some(Exit::Signal(15)), false)],
         "SIGTERM stops it"
     );
+    assert_eq!(stopped[0].kill_note(), None);
     assert!(wait_gone(pid, Duration::from_secs(2)));
 }
 
@@ -185,6 +198,34 @@ async fn services_get_the_otel_variables_and_their_own_env_wins() {
         "{tail}"
     );
     assert_eq!(supervisor.names(), ["orders", "plain"]);
+    supervisor.stop().await;
+}
+
+/// `otlp "http/protobuf"` (or `"http/json"`): the service is given the receiver's HTTP endpoint
+/// and that protocol; the others keep the gRPC one.
+#[tokio::test]
+async fn a_service_exporting_over_http_is_given_the_http_endpoint() {
+    let script = "echo \"E=$OTEL_EXPORTER_OTLP_ENDPOINT|P=$OTEL_EXPORTER_OTLP_PROTOCOL\"; echo done; exec sleep 300";
+    let mut json = ready(sh("json", script), log("done"), Duration::from_secs(10));
+    json.otlp = OtlpProtocol::HttpJson;
+    let mut proto = ready(sh("proto", script), log("done"), Duration::from_secs(10));
+    proto.otlp = OtlpProtocol::HttpProtobuf;
+    let grpc = ready(sh("grpc", script), log("done"), Duration::from_secs(10));
+    let otel = OtelEnv::receiver(
+        Some("http://127.0.0.1:4999".to_owned()),
+        Some("http://127.0.0.1:4998".to_owned()),
+    );
+    let supervisor = Supervisor::start(vec![json, proto, grpc], otel)
+        .await
+        .expect("started");
+    for (name, want) in [
+        ("json", "E=http://127.0.0.1:4998|P=http/json"),
+        ("proto", "E=http://127.0.0.1:4998|P=http/protobuf"),
+        ("grpc", "E=http://127.0.0.1:4999|P=grpc"),
+    ] {
+        let tail = supervisor.log_tail(name);
+        assert!(tail.contains(want), "{name}: {tail}");
+    }
     supervisor.stop().await;
 }
 
@@ -418,26 +459,75 @@ async fn stop_kills_the_whole_process_group() {
     );
 }
 
-#[tokio::test]
-async fn stop_kills_what_ignores_sigterm_after_the_grace_period() {
-    let service = ready(
+fn stubborn(name: &str, stop_within: Duration) -> ServiceSpec {
+    let mut spec = ready(
         sh(
-            "stubborn",
+            name,
             "trap '' TERM; echo \"pid=$$\"; echo ready; while :; do sleep 1; done",
         ),
         log("ready"),
         Duration::from_secs(10),
     );
-    let supervisor = Supervisor::start(vec![service], otel())
+    spec.stop_within = stop_within;
+    spec
+}
+
+#[tokio::test]
+async fn stop_kills_what_ignores_sigterm_after_its_grace_period_and_says_so() {
+    let grace = Duration::from_millis(300);
+    let supervisor = Supervisor::start(vec![stubborn("stubborn", grace)], otel())
         .await
         .expect("started");
     let pid = pid_after(&supervisor.log_tail("stubborn"), "pid=");
-    let grace = Duration::from_millis(300);
     let clock = Instant::now();
-    let ended = supervisor.stop_with_grace(grace).await;
-    assert!(clock.elapsed() >= grace);
-    assert_eq!(ended, [("stubborn".to_owned(), Some(Exit::Signal(9)))]);
+    let stopped = supervisor.stop().await;
+    let took = clock.elapsed();
+    assert!(took >= grace, "{took:?}");
+    assert!(
+        took < STOP_GRACE,
+        "its own grace, not the default: {took:?}"
+    );
+    assert_eq!(
+        stopped.iter().map(ended).collect::<Vec<_>>(),
+        [("stubborn", Some(Exit::Signal(9)), true)]
+    );
+    let note = stopped[0].kill_note().expect("a note");
+    assert!(
+        note.contains("service `stubborn` did not end within 300ms of SIGTERM and was killed"),
+        "{note}"
+    );
     assert!(wait_gone(pid, Duration::from_secs(2)));
+}
+
+/// Each service waits its own grace, counted from the one SIGTERM to all: a quick one is not
+/// held up by a slow one's longer grace, and the whole stop takes the longest grace, not the sum.
+#[tokio::test]
+async fn each_service_gets_its_own_grace_counted_from_the_same_sigterm() {
+    let short = Duration::from_millis(200);
+    let long = Duration::from_millis(700);
+    let supervisor = Supervisor::start(
+        vec![stubborn("slow", long), stubborn("quick", short)],
+        otel(),
+    )
+    .await
+    .expect("started");
+    let clock = Instant::now();
+    let stopped = supervisor.stop().await;
+    let took = clock.elapsed();
+    assert!(took >= long, "{took:?}");
+    assert!(
+        took < long + short + Duration::from_millis(250),
+        "not the sum: {took:?}"
+    );
+    assert_eq!(
+        stopped.iter().map(ended).collect::<Vec<_>>(),
+        [
+            ("slow", Some(Exit::Signal(9)), true),
+            ("quick", Some(Exit::Signal(9)), true)
+        ]
+    );
+    assert_eq!(stopped[0].killed_after, Some(long));
+    assert_eq!(stopped[1].killed_after, Some(short));
 }
 
 #[tokio::test]
@@ -490,9 +580,12 @@ async fn a_service_that_dies_during_the_run_is_reported() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(supervisor.exited(), [("flaky".to_owned(), Exit::Code(3))]);
-    let ended = supervisor.stop().await;
-    assert_eq!(ended[0], ("flaky".to_owned(), Some(Exit::Code(3))));
-    assert_eq!(ended[1], ("steady".to_owned(), Some(Exit::Signal(15))));
+    let stopped = supervisor.stop().await;
+    assert_eq!(ended(&stopped[0]), ("flaky", Some(Exit::Code(3)), false));
+    assert_eq!(
+        ended(&stopped[1]),
+        ("steady", Some(Exit::Signal(15)), false)
+    );
 }
 
 #[tokio::test]

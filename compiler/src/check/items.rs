@@ -2,7 +2,7 @@
 //! matcher parameters and bodies, `service` blocks, and the locals of a scope with their
 //! duplicate and never-used lints.
 
-use super::{Checker, Ctx, Local, Scope, single_name};
+use super::{Checker, Ctx, Local, Scope, plain_string, single_name};
 use crate::ast::{self, ItemKind};
 use crate::builtins::{self, Ty, did_you_mean};
 use crate::diagnostic::{Code, Diagnostic};
@@ -166,13 +166,89 @@ impl<'a> Checker<'a> {
                     }
                     self.no_value(d);
                 }
+                "stop" => {
+                    match (&d.within, d.args.as_slice()) {
+                        // `stop 1s`: the grace without its keyword.
+                        (None, [grace]) => self.diags.push(
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                grace.span,
+                                "the grace period of `stop` follows `within`",
+                            )
+                            .with_fix(
+                                "write `stop within …`",
+                                vec![(
+                                    Span {
+                                        end: grace.span.start,
+                                        ..grace.span
+                                    },
+                                    "within ".into(),
+                                )],
+                            ),
+                        ),
+                        (Some(w), args) => {
+                            for extra in args {
+                                self.diags.push(Diagnostic::new(
+                                    Code::InvalidArguments,
+                                    extra.span,
+                                    "unexpected argument",
+                                ));
+                            }
+                            let t = self.expr(w, &mut sc, Ctx::Value);
+                            self.expect_duration(w, t);
+                        }
+                        (None, _) => self.diags.push(
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                d.span,
+                                "`stop` needs a grace period: `stop within 1s`",
+                            )
+                            .with_help(
+                                "how long the service may take to end after SIGTERM before it is killed",
+                            ),
+                        ),
+                    }
+                    self.no_value(d);
+                }
+                "otlp" => {
+                    self.positional(d, &mut sc, &[Ty::Str], 1, "otlp \"http/protobuf\"");
+                    self.no_value(d);
+                    let value = d.args.first().map(|arg| (arg, plain_string(arg)));
+                    if let Some((arg, None)) = value {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::InvalidArguments,
+                                arg.span,
+                                "`otlp` takes a string literal",
+                            )
+                            .with_note("`otlp` takes \"grpc\", \"http/protobuf\" or \"http/json\""),
+                        );
+                    } else if let Some((arg, Some(value))) = value
+                        && !builtins::OTLP_PROTOCOLS.contains(&value.as_str())
+                    {
+                        let mut diag = Diagnostic::new(
+                            Code::InvalidArguments,
+                            arg.span,
+                            format!("`{value}` is not an OTLP protocol"),
+                        )
+                        .with_note("`otlp` takes \"grpc\", \"http/protobuf\" or \"http/json\"");
+                        if let Some(s) =
+                            did_you_mean(&value, builtins::OTLP_PROTOCOLS.iter().copied())
+                        {
+                            diag = diag.with_help(format!("did you mean \"{s}\"?"));
+                        }
+                        self.diags.push(diag);
+                    }
+                }
                 other => {
                     let mut diag = Diagnostic::new(
                         Code::UnknownOption,
                         d.name.span,
                         format!("unknown service directive `{other}`"),
                     )
-                    .with_note("a service block takes `run`, `env`, `cwd` and `ready`");
+                    .with_note(
+                        "a service block takes `run`, `env`, `cwd`, `ready`, `stop` and `otlp`",
+                    );
                     if let Some(s) =
                         did_you_mean(other, builtins::SERVICE_DIRECTIVES.iter().copied())
                     {
@@ -185,12 +261,13 @@ impl<'a> Checker<'a> {
                 }
             }
             if name != "ready"
+                && name != "stop"
                 && let Some(w) = &d.within
             {
                 self.diags.push(Diagnostic::new(
                     Code::InvalidArguments,
                     w.span,
-                    "`within` belongs to `ready`",
+                    "`within` belongs to `ready` and `stop`",
                 ));
             }
         }
@@ -203,6 +280,21 @@ impl<'a> Checker<'a> {
                 )
                 .with_help("add `run \"program\" [\"arg\", …]`"),
             );
+        }
+        // `run` twice is reported above, with its own message.
+        for name in ["cwd", "ready", "stop", "otlp"] {
+            let mut seen = s.body.iter().filter(|d| !d.error && d.name.name == name);
+            let Some(first) = seen.next() else { continue };
+            for again in seen {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        again.name.span,
+                        format!("`{name}` is given twice"),
+                    )
+                    .with_secondary(first.name.span, "first given here"),
+                );
+            }
         }
     }
 

@@ -133,9 +133,16 @@ impl fmt::Display for ReceiverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReceiverError::AddrInUse { addr, protocol } => {
+                let (flag, key) = match protocol {
+                    Protocol::Grpc => ("--otlp-grpc", "otlp_grpc"),
+                    Protocol::Http => ("--otlp-http", "otlp_http"),
+                };
                 write!(
                     f,
-                    "{addr} is already in use (wanted by the {protocol} receiver)"
+                    "{addr} is already in use (wanted by the {protocol} receiver; another tbt, a \
+                     Collector or an agent may hold it): choose another address with `{flag} \
+                     127.0.0.1:0` (a free port, handed to the suite's services) or `{key}` in \
+                     tbt.toml"
                 )
             }
             ReceiverError::Bind {

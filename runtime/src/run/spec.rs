@@ -210,5 +210,10 @@ fn service(
             .transpose()
             .map_err(what)?,
         ready,
+        stop_within: match &s.stop_within {
+            Some(w) => cx.duration(w, "stop within").map_err(what)?,
+            None => crate::service::STOP_GRACE,
+        },
+        otlp: s.otlp,
     })
 }

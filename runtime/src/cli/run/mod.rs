@@ -360,7 +360,7 @@ fn execute(args: &Args, suite: &mut Suite) -> Result<(RunResult, Vec<String>), S
         let (source, receiver) = trace_source(args, settings, &suite.otlp_token, &services).await?;
         // Services of the suite, told where to send their spans.
         let otel = match &receiver {
-            Some(r) => crate::service::OtelEnv::grpc(r.grpc_endpoint().unwrap_or_default()),
+            Some(r) => crate::service::OtelEnv::receiver(r.grpc_endpoint(), r.http_endpoint()),
             None => crate::service::OtelEnv::default(),
         };
         let supervisor = if services.is_empty() {
@@ -400,7 +400,8 @@ fn execute(args: &Args, suite: &mut Suite) -> Result<(RunResult, Vec<String>), S
                     }
                 }
             }
-            sup.stop().await;
+            // Said after the results: a service that had to be killed cost its grace period.
+            notes.extend(sup.stop().await.iter().filter_map(|s| s.kill_note()));
         }
         if let Some(r) = receiver {
             let _ = r.shutdown().await;
