@@ -463,6 +463,47 @@ const TRANSACTION: &str = r#"test order "Create, then fetch with the captured id
 }
 "#;
 
+/// A test's duration is its wall time. Each step here waits for its trace (settle 200 ms at
+/// least), and the second step's trigger waits only for the first's trigger, so the steps
+/// overlap: the test takes less than the sum of its steps (which it used to print).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tests_duration_is_its_wall_time_when_steps_overlap() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let (base, provider) =
+        start_shop(receiver.grpc_endpoint().expect("grpc endpoint"), false).await;
+    let step = |name: &str| {
+        format!(
+            "  step {name} {{\n    trigger http GET \"{base}/orders/7\"\n    expect span[kind == server] {{\n      count == 1\n    }}\n  }}\n"
+        )
+    };
+    let suite = format!("test overlap {{\n{}{}}}\n", step("one"), step("two"));
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(200),
+        ..RunOptions::default()
+    };
+    let result = run_suite("overlap.tbt", suite.into_bytes(), store.clone(), opts).await;
+    let t = &result.tests[0];
+    assert_eq!(t.status, Status::Passed, "{t:#?}");
+    let steps: Vec<u64> = t.steps.iter().map(|s| s.duration_ms).collect();
+    assert!(
+        steps.iter().all(|&ms| ms >= 200),
+        "each waited settle: {steps:?}"
+    );
+    let sum: u64 = steps.iter().sum();
+    let longest = steps.iter().copied().max().unwrap_or(0);
+    assert!(
+        t.duration_ms < sum && t.duration_ms >= longest,
+        "test {} ms, steps {steps:?}",
+        t.duration_ms
+    );
+    receiver.shutdown().await.expect("shutdown");
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
     let store = TraceStore::new(StoreLimits::default());

@@ -826,7 +826,7 @@ impl Runner {
             }
             let mut steps = Vec::new();
             let mut test_status = Status::Passed;
-            let mut test_ms = 0;
+            let (mut test_start, mut test_end): (Option<Instant>, Option<Instant>) = (None, None);
             for (si, s) in t.steps.iter().enumerate() {
                 let mut status = Status::Passed;
                 let mut reason = None;
@@ -866,7 +866,14 @@ impl Runner {
                     (Some(a), Some(b)) => b.duration_since(a).as_millis() as u64,
                     _ => 0,
                 };
-                test_ms += ms;
+                // The test's wall time: its steps overlap (a step's trace wait runs beside the
+                // next step's trigger), so it is first start to last finish, not their sum.
+                if let Some(a) = state.started {
+                    test_start = Some(test_start.map_or(a, |t| t.min(a)));
+                }
+                if let Some(b) = state.finished {
+                    test_end = Some(test_end.map_or(b, |t| t.max(b)));
+                }
                 let reason = state.reason.or(reason).filter(|_| status != Status::Passed);
                 let expectations = state.results.iter().map(|r| self.report(r)).collect();
                 steps.push(StepResult {
@@ -894,7 +901,10 @@ impl Runner {
                 location: self.location(t.name_span),
                 status: test_status,
                 steps,
-                duration_ms: test_ms,
+                duration_ms: match (test_start, test_end) {
+                    (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as u64,
+                    _ => 0,
+                },
             });
         }
         RunResult {

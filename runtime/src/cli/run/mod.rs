@@ -42,7 +42,9 @@ pub struct Args {
     /// Use the variable set `[vars.NAME]` of tbt.toml (`--var` flags override single values).
     #[arg(long = "vars", value_name = "NAME")]
     pub var_set: Option<String>,
-    /// Where traces come from: `otlp` (the embedded OTLP receiver, default) or an OTLP JSON file of
+    /// Where traces come from: `otlp` (the embedded OTLP receiver, default); a tracing backend,
+    /// `jaeger=URL` (query API v3 over HTTP, port 16686), `jaeger+grpc=URL` (port 16685) or
+    /// `tempo=URL` (port 3200), with headers from TBT_TRACES_HEADERS; or an OTLP JSON file of
     /// recorded traces (for `trigger trace` tests).
     #[arg(long, value_name = "SOURCE")]
     pub traces: Option<String>,
