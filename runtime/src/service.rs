@@ -351,6 +351,8 @@ struct LogBuffer {
     lines: VecDeque<String>,
     bytes: usize,
     dropped: usize,
+    /// Per stream (stdout, stderr): the line it is printing, not yet ended by a newline.
+    partial: [Option<String>; 2],
 }
 
 impl LogBuffer {
@@ -382,6 +384,11 @@ impl LogBuffer {
             out.push_str(line);
             out.push('\n');
         }
+        // Unfinished lines last: a prompt, or the readiness text before its newline came.
+        for line in self.partial.iter().flatten() {
+            out.push_str(line);
+            out.push('\n');
+        }
         out.pop();
         out
     }
@@ -398,6 +405,7 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, LogBuffer> {
 /// line contains `needle` (the log readiness probe).
 async fn capture<R: AsyncRead + Unpin>(
     mut reader: R,
+    stream: usize,
     log: SharedLog,
     needle: Option<(String, Arc<watch::Sender<bool>>)>,
 ) {
@@ -423,7 +431,9 @@ async fn capture<R: AsyncRead + Unpin>(
         if *cut {
             line.push('…');
         }
-        lock(&log).push(line);
+        let mut log = lock(&log);
+        log.partial[stream] = None;
+        log.push(line);
         pending.clear();
         *cut = false;
     };
@@ -448,8 +458,16 @@ async fn capture<R: AsyncRead + Unpin>(
                 finish(&mut pending, &mut cut);
             }
             if ready {
+                if !ends {
+                    // Likewise the readiness text that has no newline yet.
+                    lock(&log).partial[stream] =
+                        Some(String::from_utf8_lossy(&pending).into_owned());
+                }
                 signal();
             }
+        }
+        if !pending.is_empty() {
+            lock(&log).partial[stream] = Some(String::from_utf8_lossy(&pending).into_owned());
         }
     }
     if !pending.is_empty() || cut {
@@ -599,10 +617,10 @@ impl Supervisor {
         };
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(capture(out, log.clone(), needle.clone())));
+            readers.push(tokio::spawn(capture(out, 0, log.clone(), needle.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(capture(err, log.clone(), needle)));
+            readers.push(tokio::spawn(capture(err, 1, log.clone(), needle)));
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(async move {

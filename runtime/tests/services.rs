@@ -681,6 +681,22 @@ async fn an_early_exit_is_reported_even_when_a_child_holds_the_output_open() {
     );
 }
 
+/// Readiness text without its newline yet (a prompt, or a write cut before the newline): the
+/// service is ready and its tail already shows that text.
+#[tokio::test]
+async fn a_ready_line_without_its_newline_is_in_the_tail() {
+    let service = ready(
+        sh("prompt", "echo booting; printf 'ready> '; exec sleep 300"),
+        log("ready>"),
+        Duration::from_secs(10),
+    );
+    let supervisor = Supervisor::start(vec![service], otel())
+        .await
+        .expect("started");
+    assert_eq!(supervisor.log_tail("prompt"), "booting\nready> ");
+    supervisor.stop().await;
+}
+
 #[tokio::test]
 async fn long_lines_are_cut() {
     let service = ready(
