@@ -9,6 +9,7 @@ use crate::deps::{Dep, DepKind};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::program::CaptureSource;
 use crate::semconv;
+use crate::span::Span;
 
 impl<'a> Checker<'a> {
     pub(super) fn path(&mut self, p: &Path, sc: &mut Scope, ctx: Ctx) -> Ty {
@@ -310,6 +311,36 @@ impl<'a> Checker<'a> {
         let head = p.segments[0].name.as_str();
         let mut candidates: Vec<String> = sc.locals.iter().map(|l| l.name.clone()).collect();
         candidates.extend(m.lets.keys().cloned());
+        // A matcher named without its call: `errors` for `errors()`. It counts as a use, so the
+        // one mistake is not followed by "never used" warnings.
+        let matcher = match p.segments.as_slice() {
+            [one] => m.matchers.get(&one.name).map(|&i| (m.id, i, None)),
+            [ns, one] => m.imports.get(&ns.name).and_then(|&(t, imp)| {
+                let i = *program.module(t).matchers.get(&one.name)?;
+                Some((t, i, Some(imp)))
+            }),
+            _ => None,
+        };
+        if let Some((module, item, imp)) = matcher {
+            self.used.insert((module, item));
+            if let Some(imp) = imp {
+                self.used.insert((m.id, imp));
+            }
+            let end = Span {
+                start: p.span.end,
+                ..p.span
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnknownName,
+                    p.span,
+                    format!("matcher `{dotted}` is used by calling it: `{dotted}()`"),
+                )
+                .with_label("a matcher, not a value")
+                .with_fix(format!("call it: `{dotted}()`"), vec![(end, "()".into())]),
+            );
+            return;
+        }
         let mut d = if let Some(&(target, _)) = m.imports.get(head) {
             let tm = program.module(target);
             candidates = tm.lets.keys().map(|k| format!("{head}.{k}")).collect();
