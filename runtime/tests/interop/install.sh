@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what runtime/tests/interop.rs runs, idempotently:
+# Installs what runtime/tests/it/slow/interop.rs runs, idempotently:
 #   python: a virtualenv with the pinned OpenTelemetry Python packages (python/requirements.txt),
 #           at $TBT_INTEROP_VENV (default: <repo>/target/interop/venv);
 #   node:   `npm ci` in node/ (package-lock.json), giving node/node_modules.

@@ -1,4 +1,4 @@
-// A small Node.js service for tbt's interop tests (runtime/tests/interop.rs).
+// A small Node.js service for tbt's interop tests (runtime/tests/it/slow/interop.rs).
 //
 // Instrumented with the OpenTelemetry JS SDK (`@opentelemetry/sdk-node`): HTTP server and client
 // spans come from `@opentelemetry/instrumentation-http`; spans are exported over OTLP HTTP/JSON

@@ -1,4 +1,4 @@
-"""A small Flask shop for tbt's interop tests (runtime/tests/interop.rs).
+"""A small Flask shop for tbt's interop tests (runtime/tests/it/slow/interop.rs).
 
 Run under `opentelemetry-instrument` (zero-code instrumentation): Flask server spans, urllib client
 spans, sqlite3 query spans and gRPC client and server spans all come from the OpenTelemetry Python

@@ -1,4 +1,4 @@
-"""An OTLP/gRPC trace forwarder for tbt's completion tests (runtime/tests/completion.rs) and the
+"""An OTLP/gRPC trace forwarder for tbt's completion tests (runtime/tests/it/slow/completion.rs) and the
 verdict-latency measurement (.ci/verdict-latency.sh): what a Collector between the system and tbt does.
 
     python forwarder.py --to 127.0.0.1:PORT [--listen 127.0.0.1:0] [--batch-ms 1000] [--log PATH]

@@ -1,5 +1,5 @@
 """A Flask service whose error comes after its answer, for tbt's completion tests
-(runtime/tests/completion.rs, absence).
+(runtime/tests/it/slow/completion.rs, absence).
 
 Run under `opentelemetry-instrument` (the Flask server span is the instrumentation's). After
 answering `GET /work`, a background thread waits 300–800 ms (uniformly at random) and records an

@@ -2,11 +2,9 @@
 //! the explanations of failures.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::HashMap;
 
-use support::*;
+use crate::support::*;
 use tbt_compiler::Value;
 use tbt_compiler::ast::{self, BinaryOp as B, Order};
 use tbt_compiler::eval::{

@@ -713,7 +713,7 @@ fn query_everywhere(a: &Analysis, file: FileId) {
 const DAMAGE_BASE: &str = "import \"std/http\"\nlet b = env(\"X\") ?? \"ü☕\"\nmatcher m(r = null) = http.server(r)[kind == server]\ntest t \"Tëst\" {\n  step a {\n    trigger http POST \"${b}/x\" { json { \"k\": [1, 2] } }\n    expect response { let id = json(\"$.id\") }\n    expect m(\"/\") >> span[http.route == \"/\"] by name { count <= 1 }\n  }\n  step c {\n    trigger http GET \"\"\"\n${a.id}\n\"\"\"\n    expect no span[status == error]\n  }\n}\n";
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: crate::tier::cases(24), ..Default::default() })]
 
     #[test]
     fn queries_never_panic_on_damaged_sources(
@@ -928,7 +928,7 @@ fn definition_on_an_import_path_opens_the_module_and_references_find_the_namespa
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: crate::tier::cases(32), ..Default::default() })]
 
     /// Arbitrary text made of the language's pieces (and stray non-ASCII): no query panics.
     #[test]

@@ -20,7 +20,7 @@
 //! Before the completion rework these failed: the trace holding only tbt's own trigger span counted
 //! as complete after `settle` (100 ms), long before the SDK's first export.
 //!
-//! Skips and failures follow `tests/interop/setup.rs` (shared with `tests/interop.rs`): the packages
+//! Skips and failures follow `tests/it/slow/setup.rs` (shared with `interop.rs`): the packages
 //! come from `tests/interop/install.sh`
 //! (or `TBT_INTEROP_PYTHON` / `TBT_INTEROP_NODE_APP`); a missing python3 or node skips a test with
 //! the reason printed, except under `CI=true`, where it fails; a broken installation always fails.
@@ -37,9 +37,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 
-#[path = "interop/setup.rs"]
-mod setup;
-use setup::{available, interop_dir, node_app, python_venv};
+use super::setup::{available, interop_dir, node_app, python_venv};
 
 fn suite(name: &str) -> PathBuf {
     interop_dir().join("suites").join(name)

@@ -19,7 +19,7 @@
 //! network) or a wrong path in those variables fail the test.
 //!
 //! With `TBT_RECORD_FIXTURES=1` the SDKs' spans of each run are written as OTLP JSON to
-//! `compiler/tests/traces/` (what `compiler/tests/stdlib.rs` tests the standard library on);
+//! `compiler/tests/traces/` (what `compiler/tests/it/stdlib.rs` tests the standard library on);
 //! otherwise each run is compared with the committed fixture: same spans (service, name, kind,
 //! attribute names), so a fixture cannot silently drift from what the SDK sends.
 
@@ -39,9 +39,7 @@ use tbt::store::{StoreLimits, TraceId, TraceStore};
 use tbt_compiler::compile::{MemoryLoader, Options, compile};
 use tbt_compiler::trace::Trace;
 
-#[path = "interop/setup.rs"]
-mod setup;
-use setup::{available, interop_dir, node_app, python_venv, repo};
+use super::setup::{available, interop_dir, node_app, python_venv, repo};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

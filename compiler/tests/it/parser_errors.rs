@@ -1,9 +1,7 @@
 //! Syntax errors: every diagnostic of a file (code, message, line:col span) is snapshotted, and
 //! hostile inputs (deep nesting, bad bytes, huge files) must neither panic nor overflow the stack.
 
-mod common;
-
-use common::{render_diagnostics, snapshot};
+use crate::common::{render_diagnostics, snapshot};
 use tbt_compiler::parser;
 use tbt_compiler::{Code, FileId};
 
@@ -238,7 +236,7 @@ fn every_diagnostic_names_its_codes() {
 
 /// A big, valid file: many tests in the style of the brief.
 fn big_file(bytes: usize) -> String {
-    let unit = common::TASTE.replace("test place_order", "test t_NUM");
+    let unit = crate::common::TASTE.replace("test place_order", "test t_NUM");
     let mut out = String::with_capacity(bytes + unit.len());
     let mut i = 0;
     while out.len() < bytes {

@@ -165,14 +165,14 @@ fn expr() -> impl Strategy<Value = String> {
 
 /// Real suites: what the pieces of a large file look like.
 const SUITES: &[&str] = &[
-    include_str!("../../examples/shop/shop.tbt"),
-    include_str!("../../examples/shop/orders.tbt"),
-    include_str!("../../examples/shop/payments.tbt"),
-    include_str!("../../examples/shop/services.tbt"),
-    include_str!("../../examples/shop/performance.tbt"),
-    include_str!("../../examples/shop-failing/n_plus_one.tbt"),
-    include_str!("../../stdlib/http.tbt"),
-    include_str!("../../stdlib/db.tbt"),
+    include_str!("../../../examples/shop/shop.tbt"),
+    include_str!("../../../examples/shop/orders.tbt"),
+    include_str!("../../../examples/shop/payments.tbt"),
+    include_str!("../../../examples/shop/services.tbt"),
+    include_str!("../../../examples/shop/performance.tbt"),
+    include_str!("../../../examples/shop-failing/n_plus_one.tbt"),
+    include_str!("../../../stdlib/http.tbt"),
+    include_str!("../../../stdlib/db.tbt"),
 ];
 
 /// Real suites one after another, then edited at random: token soup inserted, text deleted or
@@ -215,10 +215,7 @@ fn edited_suite() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok())
-            .unwrap_or(if cfg!(debug_assertions) { 64 } else { 1000 })
-    ))]
+    #![proptest_config(ProptestConfig::with_cases(crate::tier::cases(if cfg!(debug_assertions) { 64 } else { 1000 })))]
 
     #[test]
     fn parsing_in_pieces_equals_parsing_in_one(src in edited_suite(), pieces in 2..9usize) {
@@ -230,10 +227,7 @@ proptest! {
 
 proptest! {
     // PROPTEST_CASES=100000 for a longer hunt.
-    #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok())
-            .unwrap_or(if cfg!(debug_assertions) { 300 } else { 3000 })
-    ))]
+    #![proptest_config(ProptestConfig::with_cases(crate::tier::cases(if cfg!(debug_assertions) { 300 } else { 3000 })))]
 
     #[test]
     fn arbitrary_strings_never_panic(src in any::<String>()) {

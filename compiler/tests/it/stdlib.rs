@@ -2,12 +2,12 @@
 //!
 //! | fixture | exported by |
 //! |---|---|
-//! | `sdk_checkout.json` | the Rust SDK (`sdk_fixtures.rs`), current attribute names |
+//! | `sdk_checkout.json` | the Rust SDK (`it/sdk_fixtures.rs`), current attribute names |
 //! | `python_flask_grpc.json` | OpenTelemetry Python zero-code instrumentation (Flask, urllib, sqlite3, gRPC) over OTLP/gRPC, the instrumentations' default — older — names (`http.method`, `db.statement`, `rpc.grpc.status_code`) |
 //! | `python_flask_http.json` | the same app over OTLP/HTTP protobuf with `OTEL_SEMCONV_STABILITY_OPT_IN=http,database`: current names |
 //! | `node_http_json.json` | the OpenTelemetry JS SDK (`@opentelemetry/sdk-node`, instrumentation-http) over OTLP HTTP/JSON |
 //!
-//! The Python and Node fixtures are recorded by `runtime/tests/interop.rs` (`TBT_RECORD_FIXTURES=1`)
+//! The Python and Node fixtures are recorded by `runtime/tests/it/slow/interop.rs` (`TBT_RECORD_FIXTURES=1`)
 //! from what tbt's receiver got; tbt's own trigger spans are left out.
 //!
 //! Every matcher is evaluated on every fixture: explicit expected counts below, and the matched

@@ -812,7 +812,7 @@ fn trace_ids_parse_and_print_as_hex() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::tier::cases(256)))]
 
     /// Arbitrary bytes through every decode path of the HTTP handler never panic and get a
     /// well-formed answer.
@@ -892,7 +892,7 @@ fn encoded_and_decoded_ingest_agree() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(crate::tier::cases(2000)))]
 
     /// Whatever the zero-copy validator accepts, prost decodes, and the stored spans decode too.
     #[test]

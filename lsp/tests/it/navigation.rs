@@ -2,9 +2,7 @@
 //! standard library, with non-ASCII text before the names.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const LIB: &str = "## Slow spans of a service.\nmatcher slow(svc) = span[service == svc, duration > 1s]\n\nlet limit = 3\n";

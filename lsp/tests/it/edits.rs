@@ -2,9 +2,7 @@
 //! final diagnostics are exactly the compiler's `tbt check` diagnostics of the final text.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -176,7 +174,7 @@ async fn run_case(batches: Vec<Vec<Edit>>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::tier::cases(48), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_edits_end_with_the_compilers_diagnostics(

@@ -2,14 +2,12 @@
 //! input that must give a clear error or be tolerated, never a panic.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList, any_value};
 use opentelemetry_proto::tonic::trace::v1::span;
 use proptest::prelude::*;
 use prost::Message;
-use support::*;
 use tbt_compiler::Value;
 use tbt_compiler::trace::{SpanKind, StatusCode, Trace, TraceError, TraceId, Traces};
 
@@ -416,7 +414,7 @@ fn wire_reader_matches_the_struct_path() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::tier::cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn wire_reader_agrees_on_mutated_input(flips in proptest::collection::vec((0usize..10_000, proptest::arbitrary::any::<u8>()), 0..4)) {

@@ -120,7 +120,7 @@ fn apply(mut s: String, edits: &[Edit]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::tier::cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn damaged_suites_never_panic(file in 0usize..64, edits in prop::collection::vec(edit(), 1..8)) {

@@ -2,9 +2,7 @@
 //! code lenses, UTF-16 positions and hostile positions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const BROKEN_EQ: &str = "test t {\n  trigger http GET \"http://127.0.0.1:8080/\"\n  expect response {\n    status = 200\n  }\n}\n";

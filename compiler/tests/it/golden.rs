@@ -1,12 +1,10 @@
 //! Golden tests of the evaluator: `.tbt` suites in `tests/eval/` run against OTLP JSON traces in
-//! `tests/traces/` (one recorded with the OpenTelemetry Rust SDK, see `sdk_fixtures.rs`); the
+//! `tests/traces/` (one recorded with the OpenTelemetry Rust SDK, see `it/sdk_fixtures.rs`); the
 //! rendered results are insta snapshots.
 //!
 //! A case names its trace and, optionally, each step's response in comment lines:
 //! `# trace: sdk_checkout.json` and `# response STEP: http 201 {"id": "o-1"}`.
 #![allow(missing_docs, clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -279,7 +277,7 @@ fn golden_cases() {
         let name = case.file_stem().unwrap().to_string_lossy().to_string();
         let source = std::fs::read_to_string(&case).unwrap();
         let body = format!("----- SOURCE\n{source}----- RESULTS\n{rendered}");
-        insta::with_settings!({ snapshot_path => "eval/snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::with_settings!({ snapshot_path => "../eval/snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_snapshot!(name, body);
         });
     }
@@ -293,7 +291,7 @@ fn write_shop_fixture() {
         return;
     }
     let data = opentelemetry_proto::tonic::trace::v1::TracesData {
-        resource_spans: support::build(&support::shop()),
+        resource_spans: crate::support::build(&crate::support::shop()),
     };
     std::fs::write(path, serde_json::to_string(&data).unwrap() + "\n").unwrap();
 }

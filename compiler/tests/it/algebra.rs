@@ -1,12 +1,10 @@
 //! Property tests of the selector algebra on random span trees.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::*;
 use proptest::prelude::*;
-use support::*;
 use tbt_compiler::ast::{self, BinaryOp as B};
 use tbt_compiler::eval::{EmptyScope, Expectation, PureHost, evaluate_step, select};
 use tbt_compiler::trace::{Trace, TraceId};
@@ -62,7 +60,7 @@ fn naive_ancestors(t: &Trace, mut i: u32) -> Vec<u32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::tier::cases(200), ..ProptestConfig::default() })]
 
     #[test]
     fn children_within_descendants_within_all(spans in forest(), x in 0usize..4, y in 0usize..4) {

@@ -1,4 +1,4 @@
-//! Shared by `tests/interop.rs` and `tests/completion.rs` (included with `#[path]`): where the
+//! Shared by the `interop` and `completion` modules: where the
 //! interop apps live, and installing their packages — a virtualenv with the Python zero-code agent
 //! and the Node app's `node_modules`, both by `tests/interop/install.sh` — or using the
 //! installations `TBT_INTEROP_PYTHON` / `TBT_INTEROP_NODE_APP` name. A missing python3 or node

@@ -3,7 +3,7 @@
 //! - `examples/shop` passes;
 //! - every suite of `examples/shop-failing` fails, and its output (normalised: ids, durations,
 //!   ports, paths) is the one checked in next to it (`NAME.out`), so a regression in failure
-//!   reporting is caught. `TBT_BLESS=1 cargo test -p tbt --test shop` rewrites the `.out` files;
+//!   reporting is caught. `TBT_BLESS=1 cargo test -p tbt --test it shop::` rewrites the `.out` files;
 //! - the recorded trace in `examples/shop-recorded` passes with `--traces FILE`.
 //!
 //! The services run the debug `shop` binary (built here with cargo if needed) instead of the
@@ -21,16 +21,24 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `shop` binary next to `tbt`, built with the same profile.
+/// The `shop` binary, built with the same profile as `tbt`.
+///
+/// `cargo test --workspace` has built it already, for the shop's own integration tests, so asking
+/// cargo for the workspace's test build again finds everything fresh and only names the binary.
+/// (`cargo build -p shop` would resolve the shop's features alone and rebuild half the dependency
+/// graph; run alone, as `cargo test -p tbt`, this builds what the workspace's tests need once.)
 fn shop_binary() -> &'static Path {
     static SHOP: OnceLock<PathBuf> = OnceLock::new();
     SHOP.get_or_init(|| {
         let tbt = Path::new(env!("CARGO_BIN_EXE_tbt"));
         let dir = tbt.parent().expect("tbt is in a directory");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build
-            .current_dir(repo())
-            .args(["build", "-q", "-p", "shop"]);
+        build.current_dir(repo()).args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ]);
         // What cargo sets for this test process describes the tbt package; build scripts that
         // watch these variables (ring's watches CARGO_MANIFEST_DIR) would rebuild for nothing.
         // The same list tbt drops for the services it starts.
@@ -40,9 +48,27 @@ fn shop_binary() -> &'static Path {
         if dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the shop failed: {status}");
-        let shop = dir.join("shop");
+        let out = build
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the shop failed: {}",
+            out.status
+        );
+        let shop = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|m| {
+                let target = &m["target"];
+                let is_shop_bin = m["reason"] == "compiler-artifact"
+                    && target["name"] == "shop"
+                    && target["kind"][0] == "bin"
+                    && m["profile"]["test"] == false;
+                is_shop_bin.then(|| m["executable"].as_str().map(PathBuf::from))?
+            })
+            .expect("cargo names the shop binary");
         assert!(shop.is_file(), "no shop binary at {}", shop.display());
         shop
     })

@@ -1,8 +1,6 @@
 //! Parser tests: snapshots of the tree for every construct, and of the diagnostics for errors.
 
-mod common;
-
-use common::{TASTE, expr_ok, parse_ok, render_diagnostics, snapshot};
+use crate::common::{TASTE, expr_ok, parse_ok, render_diagnostics, snapshot};
 use tbt_compiler::FileId;
 use tbt_compiler::ast::{ExprKind, ItemKind};
 use tbt_compiler::parser;

@@ -65,6 +65,18 @@ fn is_gone(pid: u32) -> bool {
     }
 }
 
+/// The service's log tail once it contains `text`, or as it is at the deadline.
+fn log_tail_with(supervisor: &Supervisor, name: &str, text: &str, within: Duration) -> String {
+    let until = Instant::now() + within;
+    loop {
+        let tail = supervisor.log_tail(name);
+        if tail.contains(text) || Instant::now() >= until {
+            return tail;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn wait_gone(pid: u32, within: Duration) -> bool {
     let until = Instant::now() + within;
     loop {
@@ -101,6 +113,8 @@ async fn log_readiness_waits_for_the_line_and_keeps_the_output() {
         .expect("started");
     let tail = supervisor.log_tail("api");
     assert!(tail.contains("starting"), "{tail}");
+    // stderr is a second pipe, read on its own: its line may land after stdout's ready line.
+    let tail = log_tail_with(&supervisor, "api", "oops", Duration::from_secs(2));
     assert!(tail.contains("oops"), "stderr is captured too: {tail}");
     assert!(tail.contains("server listening on 8080"), "{tail}");
     assert_eq!(supervisor.names(), ["api"]);

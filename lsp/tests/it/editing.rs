@@ -2,9 +2,7 @@
 //! the real server. Snapshots draw the cursor under the source line.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tbt_compiler::ide::last_run::{AttributeSample, LastRun, SelectorCount};
 
