@@ -2,9 +2,15 @@
 # The pre-commit hooks of .pre-commit-hooks.yaml, through the real `pre-commit` from PyPI: a scratch
 # git repository with a good suite, one with an error and one in the wrong layout;
 # `pre-commit try-repo` on this repository must pass the good one and fail the others with the
-# diagnostic code and the reformatted file. pre-commit installs the hooks with
-# `cargo install --path .` at the root of a clone (release build); CARGO_TARGET_DIR (default: this
-# checkout's target/) lets it reuse the dependencies CI has already built in release mode.
+# diagnostic code and the reformatted file.
+#
+# pre-commit installs the hooks with `cargo install --bins --root ENV --path .` in a clone of this
+# repository: a release build of the whole dependency graph (about seven minutes on two cores).
+# With TBT_PRE_COMMIT_BINARY=PATH (CI passes the `tbt` its tests built), a `cargo` first on PATH
+# answers exactly that command: it checks with the real cargo that the clone's root package has
+# the `tbt-pre-commit` binary built from runtime/src/main.rs (the hooks' entry), and installs PATH
+# under that name. Every other cargo command goes to the real cargo. Without it, the real install
+# runs, with CARGO_TARGET_DIR (default: this checkout's target/) to keep its dependencies.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 pre_commit_version="4.7.0"
@@ -13,6 +19,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export PRE_COMMIT_COLOR=never NO_COLOR=1
+# Its own cache: every run installs the hooks, never an environment left by an earlier run.
+export PRE_COMMIT_HOME="$work/pre-commit-home"
 
 # try-repo needs the hook repository as git history (it clones it; uncommitted changes to tracked
 # files go into a temporary commit). A tree without .git is committed into a scratch repository.
@@ -25,6 +33,36 @@ if ! git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git -C "$hook_repo" add -A
   GIT_AUTHOR_NAME=ci GIT_AUTHOR_EMAIL=ci@localhost GIT_COMMITTER_NAME=ci GIT_COMMITTER_EMAIL=ci@localhost \
     git -C "$hook_repo" commit --quiet --no-gpg-sign -m "tbt"
+fi
+
+if [ -n "${TBT_PRE_COMMIT_BINARY:-}" ]; then
+  [ -x "$TBT_PRE_COMMIT_BINARY" ] || { echo "TBT_PRE_COMMIT_BINARY=$TBT_PRE_COMMIT_BINARY is not an executable" >&2; exit 1; }
+  real_cargo="$(command -v cargo)"
+  mkdir "$work/shim"
+  cat > "$work/shim/cargo" <<SHIM
+#!/usr/bin/env bash
+set -euo pipefail
+# pre-commit's install of a rust hook: install --bins --root ENV --path .
+if [ "\$#" = 6 ] && [ "\$1 \$2 \$3" = "install --bins --root" ] && [ "\$5 \$6" = "--path ." ]; then
+  "$real_cargo" metadata --no-deps --offline --format-version 1 | python3 -c '
+import json, sys
+meta = json.load(sys.stdin)
+root = next(p for p in meta["packages"] if p["manifest_path"] == meta["workspace_root"] + "/Cargo.toml")
+bins = [t for t in root["targets"] if t["kind"] == ["bin"] and t["name"] == "tbt-pre-commit"]
+assert bins, "the root package has no tbt-pre-commit binary"
+assert bins[0]["src_path"].endswith("/runtime/src/main.rs"), bins[0]["src_path"]
+'
+  mkdir -p "\$4/bin"
+  cp "$TBT_PRE_COMMIT_BINARY" "\$4/bin/tbt-pre-commit"
+  echo "\$4" >> "$work/installs"
+  echo "installed $TBT_PRE_COMMIT_BINARY as \$4/bin/tbt-pre-commit (the root package declares it)"
+  exit 0
+fi
+exec "$real_cargo" "\$@"
+SHIM
+  chmod +x "$work/shim/cargo"
+  export PATH="$work/shim:$PATH"
+  echo "pre-commit's cargo install answered with $TBT_PRE_COMMIT_BINARY"
 fi
 
 echo "pre-commit $pre_commit_version in a venv"
@@ -76,6 +114,9 @@ echo "try-repo on good.tbt (installs the hooks with cargo install)"
 try_repo --files good.tbt || fail "the hooks failed on a good suite"
 grep -Eq '^tbt check\.+Passed' "$work/out" || fail "tbt check did not pass on good.tbt"
 grep -Eq '^tbt fmt\.+Passed' "$work/out" || fail "tbt fmt did not pass on good.tbt"
+if [ -n "${TBT_PRE_COMMIT_BINARY:-}" ] && [ ! -s "$work/installs" ]; then
+  fail "pre-commit did not install the hooks through cargo install"
+fi
 echo "  passed ($((SECONDS - start)) s)"
 
 start=$SECONDS

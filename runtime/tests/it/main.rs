@@ -13,9 +13,11 @@ mod last_run;
 mod layering;
 mod receiver;
 mod remote;
+mod report;
 mod run_file;
 mod run_live;
 mod scheduler;
+mod scrub;
 mod services;
 mod triggers;
 

@@ -120,19 +120,34 @@ impl Settings {
                     .map_err(|_| format!("bad default address {default}")),
             }
         };
+        let traces = args
+            .traces
+            .clone()
+            .or_else(|| r.traces.clone())
+            .unwrap_or_else(|| "otlp".into());
+        // A backend named wrong is a usage error, found before anything starts.
+        if is_backend(&traces)
+            && let Err(e) = crate::remote::parse_source_arg(&traces)
+        {
+            return Err(match &args.traces {
+                Some(_) => format!("`--traces {traces}`: {e}"),
+                None => format!("tbt.toml `[run] traces = \"{traces}\"`: {e}"),
+            });
+        }
         Ok(Settings {
             jobs: args.jobs.or(r.jobs).unwrap_or(8),
             timeout: dur(args.timeout, &r.timeout, "timeout", Duration::from_secs(10))?,
             settle: dur(args.settle, &r.settle, "settle", Duration::from_millis(100))?,
-            traces: args
-                .traces
-                .clone()
-                .or_else(|| r.traces.clone())
-                .unwrap_or_else(|| "otlp".into()),
+            traces,
             otlp_grpc: addr(args.otlp_grpc, &r.otlp_grpc, "otlp_grpc", "127.0.0.1:4317")?,
             otlp_http: addr(args.otlp_http, &r.otlp_http, "otlp_http", "127.0.0.1:4318")?,
         })
     }
+}
+
+/// `--traces` names a tracing backend (`jaeger=…`, `jaeger+grpc=…`, `tempo=…`), not a file.
+fn is_backend(traces: &str) -> bool {
+    traces.starts_with("jaeger") || traces.starts_with("tempo")
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -447,7 +462,7 @@ async fn trace_source(
         }
         let describe = format!("the embedded OTLP receiver (gRPC {grpc}, HTTP {http})");
         Ok((Arc::new(EmbeddedSource::new(store, describe)), Some(r)))
-    } else if settings.traces.starts_with("jaeger") || settings.traces.starts_with("tempo") {
+    } else if is_backend(&settings.traces) {
         let spec = crate::remote::parse_source_arg(&settings.traces)?;
         Ok((spec.into_source(Vec::new())?, None))
     } else {
