@@ -19,6 +19,7 @@ mod run_live;
 mod scheduler;
 mod scrub;
 mod services;
+mod support;
 mod triggers;
 
 /// The slow tier: apps under the OpenTelemetry Python and Node SDKs (installed by

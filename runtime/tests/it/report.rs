@@ -195,6 +195,17 @@ fn a_trace_that_never_arrives_in_the_file() {
     );
 }
 
+/// `tbt run` with the embedded receiver on free ports, without colour.
+const LIVE: &[&str] = &[
+    "run",
+    "--otlp-grpc",
+    "127.0.0.1:0",
+    "--otlp-http",
+    "127.0.0.1:0",
+    "--color",
+    "never",
+];
+
 /// A trigger that reaches a system which exports nothing: the trace holds only tbt's span, so no
 /// verdict is given before the timeout, and the timeout says what the wait saw and was missing.
 #[test]
@@ -202,42 +213,19 @@ fn the_timeout_explains_what_arrived_and_what_was_missing() {
     let suite =
         "test silent {\n  trigger exec \"/bin/true\" []\n  expect span[service == \"orders\"]\n}\n";
     let d = folder(&[("suite.tbt", suite)]);
-    let args = [
-        "run",
-        "--otlp-grpc",
-        "127.0.0.1:0",
-        "--otlp-http",
-        "127.0.0.1:0",
-        "--timeout",
-        "1s",
-        "--color",
-        "never",
-        "suite.tbt",
-    ];
+    let args = [LIVE, &["--timeout", "1s", "suite.tbt"]].concat();
     let out = tbt(d.path(), &args);
     insta::assert_snapshot!("timeout_terminal", transcript(d.path(), &args, &out));
 }
 
 #[test]
 fn a_service_that_never_becomes_ready() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = crate::support::free_port();
     let suite = format!(
         "service api {{\n  run \"/bin/sh\" [\"-c\", \"echo starting api >&2; echo 'no config file' >&2; exec sleep 30\"]\n  ready tcp \"127.0.0.1:{port}\" within 300ms\n}}\n\ntest t {{\n  trigger http GET \"http://127.0.0.1:{port}/\"\n}}\n"
     );
     let d = folder(&[("suite.tbt", &suite)]);
-    let args = [
-        "run",
-        "--otlp-grpc",
-        "127.0.0.1:0",
-        "--otlp-http",
-        "127.0.0.1:0",
-        "--color",
-        "never",
-        "suite.tbt",
-    ];
+    let args = [LIVE, &["suite.tbt"]].concat();
     let out = tbt(d.path(), &args);
     insta::assert_snapshot!(
         "service_not_ready_terminal",

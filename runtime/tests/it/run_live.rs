@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::free_port;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use opentelemetry::propagation::TextMapPropagator;
@@ -326,14 +327,6 @@ fn a_receiver_port_in_use_is_an_infrastructure_error() {
     // It says how to choose another.
     assert!(err.contains("`--otlp-grpc 127.0.0.1:0`"), "{err}");
     assert!(err.contains("`otlp_grpc` in tbt.toml"), "{err}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Runs `tbt run main.tbt` in a folder holding `files` (whose text names the port as `{port}`)

@@ -2,6 +2,7 @@
 //! test. Everything listens on loopback only, every readiness deadline is short, and conditions
 //! (a process gone, a service exited) are waited on with a deadline, never a fixed sleep.
 
+use crate::support::free_port;
 use std::time::{Duration, Instant};
 use tbt::service::{
     Exit, OtelEnv, Probe, Readiness, STOP_GRACE, ServiceError, ServiceSpec, Stopped, Supervisor,
@@ -41,12 +42,6 @@ fn ready(mut spec: ServiceSpec, probe: Probe, within: Duration) -> ServiceSpec {
 
 fn log(text: &str) -> Probe {
     Probe::Log(text.to_owned())
-}
-
-/// A loopback port nobody listens on (bound, read, released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 fn otel() -> OtelEnv {

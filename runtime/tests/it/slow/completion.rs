@@ -38,21 +38,13 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 
 use super::setup::{available, interop_dir, node_app, python_venv};
+use crate::support::free_port;
 
 fn suite(name: &str) -> PathBuf {
     interop_dir().join("suites").join(name)
 }
 
 // ------------------------------------------------------------------------------- processes
-
-/// A free port on 127.0.0.1 (bound, read, released; the process it is handed to binds it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// A process started by a test, in its own process group, output to a log file. Dropping it
 /// kills the group (SIGKILL) and reaps the process.

@@ -40,14 +40,7 @@ use tbt_compiler::compile::{MemoryLoader, Options, compile};
 use tbt_compiler::trace::Trace;
 
 use super::setup::{available, interop_dir, node_app, python_venv, repo};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::support::free_port;
 
 /// What a run left: the result, and the SDK's spans (tbt's own trigger spans left out) of every
 /// trace the run's steps started, as OTLP.
