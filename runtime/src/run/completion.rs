@@ -6,8 +6,9 @@
 //!    no span may point at a parent that has not arrived. When the trigger reached a system (an
 //!    HTTP or gRPC server answered, a process ran), a span other than tbt's own trigger span must
 //!    be in, and every service that took part in this step's last passing run must be present.
-//! 2. **Expectations decide when they can.** They are evaluated on every arrival. A failure more
-//!    spans cannot repair (`expect no` matched, a bound exceeded, a predicate failed on a span of a
+//!    This holds for failures too: one found on tbt's span alone waits for the system's spans.
+//! 2. **Expectations decide when they can.** They are evaluated on every arrival. Once the
+//!    system's spans are in (rule 1), a failure more spans cannot repair (`expect no` matched, a bound exceeded, a predicate failed on a span of a
 //!    growing selection) ends the step after `settle` of quiet (so the report lists the whole
 //!    burst of offending spans), without waiting for completeness or exporters. A failure more spans could repair (nothing
 //!    matched yet, `count >= n` short) keeps the step waiting until its timeout. The step passes
@@ -269,6 +270,15 @@ impl Judge for StepJudge<'_> {
                 v
             }
         };
+        // Rule 1, for failures as for passes: nothing is decided on a trace that has not arrived.
+        // A failure on tbt's own span alone waits for the system's spans, so it is judged (and
+        // reported) on what the system did.
+        if trace.is_empty() {
+            return self.wait("the first span", None);
+        }
+        if self.reached_system && counts.is_empty() {
+            return self.wait("the system's spans (only tbt's own span arrived)", None);
+        }
         if verdict.decided_failure {
             // The verdict is in; wait only for `settle` of quiet so the report lists every
             // offending span of this burst, not whichever arrived first.
@@ -283,9 +293,6 @@ impl Judge for StepJudge<'_> {
                 }
             };
         }
-        if trace.is_empty() {
-            return self.wait("the first span", None);
-        }
         if trace.roots().is_empty() || !trace.orphans().is_empty() {
             let n = trace.orphans().len();
             return self.wait(
@@ -296,9 +303,6 @@ impl Judge for StepJudge<'_> {
                 ),
                 None,
             );
-        }
-        if self.reached_system && counts.is_empty() {
-            return self.wait("the system's spans (only tbt's own span arrived)", None);
         }
         let missing: Vec<&str> = self
             .expected
@@ -527,6 +531,14 @@ mod tests {
             },
             &[],
             None,
+        );
+        // Not on tbt's own span alone: the system's spans are waited for.
+        let own = trace(&doc(false));
+        assert_eq!(j.observe(later, &at(&own, t0)), Decision::Wait(None));
+        assert!(
+            j.waiting_for.contains("only tbt's own span"),
+            "{}",
+            j.waiting_for
         );
         let quiet = t0 + Duration::from_millis(100);
         assert_eq!(j.observe(t0, &at(&t, t0)), Decision::Wait(Some(quiet)));

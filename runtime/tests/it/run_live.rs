@@ -26,29 +26,49 @@ use tbt_compiler::compile::{MemoryLoader, Options, compile};
 use tbt_compiler::trace::Trace;
 use tbt_compiler::value::Value;
 
+/// How the shop exports its spans.
+#[derive(Clone, Copy)]
+enum Export {
+    /// Each span as it ends, over OTLP/gRPC: all in before the answer.
+    Grpc,
+    /// Each span as it ends, over OTLP/HTTP (protobuf): all in before the answer.
+    Http,
+    /// The SDK's batch processor over OTLP/HTTP, one batch per this period: after the answer.
+    HttpBatched(Duration),
+}
+
 /// The system under test: `GET /orders/{id}` makes one server span and (deliberately) the same
-/// query twice — an N+1 — then exports with the SDK before answering.
-async fn start_shop(otlp: String, http: bool) -> (String, Arc<SdkTracerProvider>) {
+/// query twice — an N+1 — and exports them with the SDK as `export` says.
+async fn start_shop(otlp: String, export: Export) -> (String, Arc<SdkTracerProvider>) {
     tbt::tls::install_crypto_provider();
     let provider = tokio::task::spawn_blocking(move || {
-        let exporter = if http {
-            opentelemetry_otlp::SpanExporter::builder()
+        let exporter = match export {
+            Export::Http | Export::HttpBatched(_) => opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(format!("{otlp}/v1/traces"))
                 .build()
-                .expect("exporter")
-        } else {
-            opentelemetry_otlp::SpanExporter::builder()
+                .expect("exporter"),
+            Export::Grpc => opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(otlp)
                 .build()
-                .expect("exporter")
+                .expect("exporter"),
         };
-        SdkTracerProvider::builder()
-            .with_resource(Resource::builder().with_service_name("orders").build())
-            .with_simple_exporter(exporter)
-            .build()
+        let provider = SdkTracerProvider::builder()
+            .with_resource(Resource::builder().with_service_name("orders").build());
+        match export {
+            Export::HttpBatched(period) => {
+                let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                    .with_scheduled_delay(period)
+                    .build();
+                let batches = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(config)
+                    .build();
+                provider.with_span_processor(batches).build()
+            }
+            Export::Grpc | Export::Http => provider.with_simple_exporter(exporter).build(),
+        }
     })
     .await
     .expect("provider");
@@ -65,7 +85,7 @@ async fn start_shop(otlp: String, http: bool) -> (String, Arc<SdkTracerProvider>
                         Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
                     })
                     .collect();
-                // The simple exporter blocks on each export: keep it off the async workers.
+                // A simple exporter blocks on each export: keep it off the async workers.
                 tokio::task::spawn_blocking(move || {
                     let parent = TraceContextPropagator::new().extract(&carrier);
                     let tracer = p.tracer("shop");
@@ -176,8 +196,11 @@ async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
     let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
         .await
         .expect("receiver");
-    let (base, provider) =
-        start_shop(receiver.grpc_endpoint().expect("grpc endpoint"), false).await;
+    let (base, provider) = start_shop(
+        receiver.grpc_endpoint().expect("grpc endpoint"),
+        Export::Grpc,
+    )
+    .await;
 
     let suite = format!("let base = \"{base}\"\n\n{SUITE}");
     let opts = RunOptions {
@@ -465,8 +488,11 @@ async fn a_tests_duration_is_its_wall_time_when_steps_overlap() {
     let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
         .await
         .expect("receiver");
-    let (base, provider) =
-        start_shop(receiver.grpc_endpoint().expect("grpc endpoint"), false).await;
+    let (base, provider) = start_shop(
+        receiver.grpc_endpoint().expect("grpc endpoint"),
+        Export::Grpc,
+    )
+    .await;
     let step = |name: &str| {
         format!(
             "  step {name} {{\n    trigger http GET \"{base}/orders/7\"\n    expect span[kind == server] {{\n      count == 1\n    }}\n  }}\n"
@@ -503,7 +529,11 @@ async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
     let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
         .await
         .expect("receiver");
-    let (base, provider) = start_shop(receiver.http_endpoint().expect("http endpoint"), true).await;
+    let (base, provider) = start_shop(
+        receiver.http_endpoint().expect("http endpoint"),
+        Export::Http,
+    )
+    .await;
     let suite = format!("let base = \"{base}\"\n\n{TRANSACTION}");
     let opts = RunOptions {
         timeout: Duration::from_secs(20),
@@ -755,4 +785,53 @@ fn ctrl_c_stops_the_run_cleanly_and_still_writes_the_reports() {
     .expect("json");
     assert_eq!(report["tests"][0]["status"], "skipped", "{rest}");
     assert!(rest.contains("skipped slow"), "{rest}");
+}
+
+/// Nothing is decided on tbt's own span alone, a failure no more than a pass: `every span is the
+/// orders service's` already fails on tbt's trigger span, but the trigger reached a system, so the
+/// verdict waits for that system's spans (the SDK's next batch, after the answer) and is judged,
+/// and reported, on the whole trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_on_tbts_own_span_waits_for_the_systems_spans() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let batches = Export::HttpBatched(Duration::from_millis(500));
+    let (base, provider) =
+        start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
+    let suite = format!(
+        "test fetch {{\n  trigger http GET \"{base}/orders/7\"\n  expect span {{\n    service == \"orders\"\n  }}\n}}\n"
+    );
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let result = run_suite("own.tbt", suite.into_bytes(), store, opts).await;
+    let test = &result.tests[0];
+    assert_eq!(test.status, Status::Failed, "{test:#?}");
+    let step = &test.steps[0];
+    assert_eq!(
+        step.spans, 4,
+        "judged on tbt's span, the server span and two queries: {step:#?}"
+    );
+    assert!(
+        matches!(step.stop, Some(tbt::run::completion::Stop::Decided)),
+        "{:?}",
+        step.stop
+    );
+    let failed_on: Vec<&str> = step.expectations[0]
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.span.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        failed_on.len(),
+        1,
+        "only tbt's span is not the orders service's: {step:#?}"
+    );
+    assert!(failed_on[0].contains("(tbt,"), "{failed_on:?}");
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }
