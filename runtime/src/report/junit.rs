@@ -45,6 +45,9 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
             if s.status != Status::Passed {
                 status.set_message(redactor.redact(&message));
                 let mut description = failures.join("\n");
+                if let Some(r) = &s.response {
+                    description.push_str(&format!("\nresponse: {}", r.describe()));
+                }
                 if let Some(id) = &s.trace_id {
                     description.push_str(&format!("\ntrace id: {id}"));
                 }

@@ -79,6 +79,14 @@ pub fn failure_diagnostics(
                         m.predicate
                     )));
                 }
+                // A failed response expectation: what the trigger answered.
+                if let Some(r) = s
+                    .response
+                    .as_ref()
+                    .filter(|_| e.source.starts_with("expect response"))
+                {
+                    d = d.with_note(redactor.redact(&format!("response: {}", r.describe())));
+                }
                 // What arrived by the timeout adds to what the expectation says.
                 if let Some(r) = s.reason.as_ref().filter(|_| {
                     matches!(s.stop, Some(crate::run::completion::Stop::Timeout { .. }))

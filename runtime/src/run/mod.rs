@@ -18,8 +18,8 @@ pub mod spec;
 use crate::scheduler::{self, NodeFuture, NodeRunner, Outcome};
 use petgraph::graph::{DiGraph, NodeIndex};
 use result::{
-    CheckReport, ExpectationReport, GroupReport, Location, RunResult, Status, StepResult, Summary,
-    TestResult,
+    CheckReport, ExpectationReport, GroupReport, Location, ResponseExcerpt, RunResult, Status,
+    StepResult, Summary, TestResult,
 };
 use source::TraceSource;
 use std::collections::{HashMap, HashSet};
@@ -876,6 +876,21 @@ impl Runner {
                 }
                 let reason = state.reason.or(reason).filter(|_| status != Status::Passed);
                 let expectations = state.results.iter().map(|r| self.report(r)).collect();
+                let response_spans: Vec<_> = self
+                    .step_plan(ti, si)
+                    .response_expectations()
+                    .iter()
+                    .map(|e| e.span)
+                    .collect();
+                let response_failed = state
+                    .results
+                    .iter()
+                    .any(|r| !r.passed && response_spans.contains(&r.span));
+                let response = state
+                    .response
+                    .as_ref()
+                    .filter(|_| response_failed)
+                    .map(ResponseExcerpt::of);
                 steps.push(StepResult {
                     name: s.name.clone(),
                     status,
@@ -884,6 +899,7 @@ impl Runner {
                     spans: state.trace.as_ref().map_or(0, |t| t.len()),
                     stop: state.stop,
                     expectations,
+                    response,
                     duration_ms: ms,
                     trigger_span,
                 });

@@ -104,11 +104,101 @@ pub struct StepResult {
     pub stop: Option<super::completion::Stop>,
     /// Each expectation.
     pub expectations: Vec<ExpectationReport>,
+    /// What the trigger answered, when a response expectation failed: the evidence a reader
+    /// needs first (a 409's body says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseExcerpt>,
     /// Milliseconds from trigger to verdict.
     pub duration_ms: u64,
     /// The trigger statement, for rendering errors.
     #[serde(skip)]
     pub trigger_span: tbt_compiler::Span,
+}
+
+/// The start of a trigger's answer, for a failed response expectation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseExcerpt {
+    /// The HTTP status, the gRPC status code or the exit code.
+    pub status: i64,
+    /// The body's first [`ResponseExcerpt::LIMIT`] bytes as text (an HTTP body, a gRPC message as
+    /// JSON, a process's standard output); invalid UTF-8 is replaced.
+    pub body: String,
+    /// The body's whole length in bytes.
+    pub body_bytes: usize,
+    /// A process's standard error, its first [`ResponseExcerpt::LIMIT`] bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+impl ResponseExcerpt {
+    /// How much of a body is kept.
+    pub const LIMIT: usize = 512;
+
+    /// The excerpt of `response`.
+    pub fn of(response: &tbt_compiler::eval::Response) -> ResponseExcerpt {
+        use tbt_compiler::eval::Response;
+        match response {
+            Response::Http { status, body, .. } => ResponseExcerpt {
+                status: i64::from(*status),
+                body: head(body),
+                body_bytes: body.len(),
+                stderr: None,
+            },
+            Response::Grpc { code, body, .. } => {
+                let text = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+                ResponseExcerpt {
+                    status: i64::from(*code),
+                    body: head(text.as_bytes()),
+                    body_bytes: text.len(),
+                    stderr: None,
+                }
+            }
+            Response::Exec {
+                exit_code,
+                stdout,
+                stderr,
+                ..
+            } => ResponseExcerpt {
+                status: i64::from(*exit_code),
+                body: head(stdout.as_bytes()),
+                body_bytes: stdout.len(),
+                stderr: Some(head(stderr.as_bytes())),
+            },
+        }
+    }
+
+    /// One line for a note: `status 409, body (41 bytes): {"error":"…"}`.
+    pub fn describe(&self) -> String {
+        let size = if self.body_bytes > Self::LIMIT {
+            format!("first {} of {} bytes", Self::LIMIT, self.body_bytes)
+        } else {
+            format!(
+                "{} byte{}",
+                self.body_bytes,
+                if self.body_bytes == 1 { "" } else { "s" }
+            )
+        };
+        let mut line = format!("status {}, body ({size}): {}", self.status, self.body);
+        if let Some(err) = self.stderr.as_deref().filter(|e| !e.is_empty()) {
+            line.push_str(&format!("; stderr: {err}"));
+        }
+        line
+    }
+}
+
+/// The first [`ResponseExcerpt::LIMIT`] bytes as one line of text: cut at a character boundary,
+/// line breaks and other control characters escaped.
+fn head(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(ResponseExcerpt::LIMIT)]);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One test.
@@ -189,5 +279,62 @@ impl Status {
         } else {
             self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseExcerpt;
+    use tbt_compiler::eval::Response;
+
+    fn http(status: u16, body: &[u8]) -> ResponseExcerpt {
+        ResponseExcerpt::of(&Response::Http {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
+            duration: 0,
+        })
+    }
+
+    #[test]
+    fn a_long_body_is_cut_and_says_how_long_it_was() {
+        let e = http(500, &[b'a'; 2000]);
+        assert_eq!(e.body.len(), ResponseExcerpt::LIMIT);
+        assert_eq!(e.body_bytes, 2000);
+        assert!(
+            e.describe()
+                .starts_with("status 500, body (first 512 of 2000 bytes): aaa"),
+            "{}",
+            e.describe()
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_escaped_and_a_cut_character_does_not_panic() {
+        let e = http(409, b"{\"error\":\n\"dup\"}\r\n");
+        assert_eq!(
+            e.describe(),
+            "status 409, body (18 bytes): {\"error\":\\n\"dup\"}\\r\\n"
+        );
+        // 511 ASCII bytes, then a two-byte character across the limit.
+        let mut body = vec![b'x'; 511];
+        body.extend("é".as_bytes());
+        let e = http(200, &body);
+        assert!(e.body.ends_with('\u{FFFD}'), "{}", e.body);
+        assert_eq!(http(204, b"").describe(), "status 204, body (0 bytes): ");
+    }
+
+    #[test]
+    fn a_process_shows_its_exit_code_stdout_and_stderr() {
+        let e = ResponseExcerpt::of(&Response::Exec {
+            exit_code: 3,
+            stdout: "1 byte\n".into(),
+            stderr: "no such table: orders\n".into(),
+            duration: 0,
+        });
+        assert_eq!(
+            e.describe(),
+            "status 3, body (7 bytes): 1 byte\\n; stderr: no such table: orders\\n"
+        );
     }
 }

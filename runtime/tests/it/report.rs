@@ -271,3 +271,61 @@ fn usage_errors() {
     }
     insta::assert_snapshot!("usage_errors", all);
 }
+
+/// A failed response expectation shows what the trigger answered — the status and the start of
+/// the body — with the secret the body echoes redacted, in the terminal, JSON and JUnit reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_response_expectation_shows_the_answer() {
+    let app = axum::Router::new().route(
+        "/orders",
+        axum::routing::post(|body: String| async move {
+            let answer = format!("{{\"error\":\"duplicate order\",\"request\":{body}}}");
+            (axum::http::StatusCode::CONFLICT, answer)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let suite = format!(
+        "secret let token = \"hunter22-secret\"\n\ntest create {{\n  trigger http POST \"http://{addr}/orders\" {{\n    json {{ \"sku\": \"sku-42\", \"token\": token }}\n  }}\n  expect response {{\n    status == 201\n  }}\n}}\n"
+    );
+    let (terminal, json, junit) = tokio::task::spawn_blocking(move || {
+        let d = folder(&[("suite.tbt", &suite)]);
+        let args = [
+            LIVE,
+            &[
+                "--report",
+                "json=r.json",
+                "--report",
+                "junit=j.xml",
+                "suite.tbt",
+            ],
+        ]
+        .concat();
+        let out = tbt(d.path(), &args);
+        let terminal = transcript(d.path(), &args, &out);
+        let json = std::fs::read_to_string(d.path().join("r.json")).expect("a JSON report");
+        let mut json: Value = serde_json::from_str(&json).expect("the JSON report parses");
+        scrub_json(&mut json);
+        let junit = std::fs::read_to_string(d.path().join("j.xml")).expect("a JUnit report");
+        (terminal, json, scrub_junit(d.path(), &junit))
+    })
+    .await
+    .expect("tbt ran");
+    for text in [&terminal, &json.to_string(), &junit] {
+        assert!(
+            !text.contains("hunter22-secret"),
+            "a secret leaked:\n{text}"
+        );
+    }
+    insta::assert_snapshot!("response_failure_terminal", terminal);
+    insta::assert_snapshot!(
+        "response_failure_json",
+        pretty(&json["tests"][0]["steps"][0]["response"])
+    );
+    insta::assert_snapshot!("response_failure_junit", junit);
+}
