@@ -418,10 +418,42 @@ fn expect_none(
             pred: sel_span,
             actual: None,
             passed: false,
-            message: Some("selected, but `expect no` allows none".into()),
+            message: Some(match what_it_did(env.trace, i) {
+                Some(did) => format!("selected, but `expect no` allows none; {did}"),
+                None => "selected, but `expect no` allows none".into(),
+            }),
         });
     }
     r
+}
+
+/// The attributes that say what a span did, by domain, most telling first: a database
+/// statement, an HTTP route or address, a messaging destination, an RPC method. Old names after
+/// their current ones, for instrumentations that still emit them.
+const WHAT_IT_DID: &[&str] = &[
+    "db.query.text",
+    "db.statement",
+    "db.query.summary",
+    "http.route",
+    "url.full",
+    "url.path",
+    "http.target",
+    "http.url",
+    "messaging.destination.name",
+    "messaging.destination",
+    "rpc.method",
+];
+
+/// What a span did, for a reader of an `expect no` failure: `db.query.text "INSERT INTO …"`.
+fn what_it_did(trace: &Trace, i: u32) -> Option<String> {
+    WHAT_IT_DID.iter().find_map(|key| {
+        trace.attr_by_name(i, key).map(|v| {
+            format!(
+                "{key} {}",
+                v.to_string().chars().take(200).collect::<String>()
+            )
+        })
+    })
 }
 
 /// Runs block items over a group of spans.

@@ -126,6 +126,7 @@ test n_plus_one {
     count <= 1
   }
   expect span[name == "charge kard"]
+  expect no span[service == "payments", kind == client]
 }
 
 test later {
