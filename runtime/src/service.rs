@@ -837,7 +837,10 @@ where
     loop {
         match attempt().await {
             Ok(()) => return,
-            Err(e) => *last = Some(e),
+            // An attempt the deadline cut short (its request timeout is what time was left) says
+            // less than the last one that finished: a 503 is the news, not "timed out".
+            Err(e) if last.is_none() || Instant::now() < deadline => *last = Some(e),
+            Err(_) => {}
         }
         if Instant::now() >= deadline {
             // The caller's timeout ends this; wait for it rather than spin.
