@@ -1070,7 +1070,8 @@ impl Node {
         }
     }
 
-    /// The value shown as "actual" for this predicate: the left operand of a comparison.
+    /// The value shown as "actual" for this predicate: the left operand of a comparison; for
+    /// `or`, its last alternative's; for `and`, the first failing part's.
     pub(crate) fn actual(&self, env: &Env<'_>) -> Option<Value> {
         let side = match self {
             Node::Cmp(_, l, _)
@@ -1082,6 +1083,16 @@ impl Node {
             Node::KindEq(..) => &Node::Field(Field::Kind),
             Node::StatusEq(..) => &Node::Field(Field::Status),
             Node::Not(inner) => return inner.actual(env),
+            // `x == null or ATTR == x` (the standard library's optional parameters): the last
+            // alternative is the test of the span, and its value is what the reader needs.
+            Node::Or(a, b) => return b.actual(env).or_else(|| a.actual(env)),
+            // The first part that does not hold says why.
+            Node::And(a, b) => {
+                return match a.test(env) {
+                    Ok(true) => b.actual(env),
+                    _ => a.actual(env),
+                };
+            }
             Node::AttrNumCmp { general, .. } => return general.actual(env),
             Node::DurationCmp(..) => &Node::Field(Field::Duration),
             Node::AttrStrEq { key, .. } => {

@@ -108,6 +108,7 @@ fn scrub_junit(dir: &Path, xml: &str) -> String {
 }
 
 const MIXED: &str = r#"import "std/db"
+import "std/http"
 
 secret let token = "hunter22-secret"
 
@@ -127,6 +128,7 @@ test n_plus_one {
   }
   expect span[name == "charge kard"]
   expect no span[service == "payments", kind == client]
+  expect http.server("/orders/{id}")
 }
 
 test later {
