@@ -59,9 +59,16 @@ fn scrub(dir: &Path, text: &str) -> String {
 
 /// A run of `suite` on the recorded trace, with the JSON and JUnit reports written too.
 fn run_recorded(suite: &str, extra: &[&str]) -> (String, Value, String) {
-    let d = folder(&[("suite.tbt", suite)]);
     let mut args = vec!["run", "--traces", "traces.json", "--color", "never"];
     args.extend_from_slice(extra);
+    run_reporting(suite, &args)
+}
+
+/// `tbt ARGS --report json=… --report junit=… suite.tbt` on `suite`: the scrubbed transcript,
+/// JSON report and JUnit report.
+fn run_reporting(suite: &str, args: &[&str]) -> (String, Value, String) {
+    let d = folder(&[("suite.tbt", suite)]);
+    let mut args = args.to_vec();
     args.extend([
         "--report",
         "json=r.json",
@@ -296,29 +303,9 @@ async fn a_failed_response_expectation_shows_the_answer() {
     let suite = format!(
         "secret let token = \"hunter22-secret\"\n\ntest create {{\n  trigger http POST \"http://{addr}/orders\" {{\n    json {{ \"sku\": \"sku-42\", \"token\": token }}\n  }}\n  expect response {{\n    status == 201\n  }}\n}}\n"
     );
-    let (terminal, json, junit) = tokio::task::spawn_blocking(move || {
-        let d = folder(&[("suite.tbt", &suite)]);
-        let args = [
-            LIVE,
-            &[
-                "--report",
-                "json=r.json",
-                "--report",
-                "junit=j.xml",
-                "suite.tbt",
-            ],
-        ]
-        .concat();
-        let out = tbt(d.path(), &args);
-        let terminal = transcript(d.path(), &args, &out);
-        let json = std::fs::read_to_string(d.path().join("r.json")).expect("a JSON report");
-        let mut json: Value = serde_json::from_str(&json).expect("the JSON report parses");
-        scrub_json(&mut json);
-        let junit = std::fs::read_to_string(d.path().join("j.xml")).expect("a JUnit report");
-        (terminal, json, scrub_junit(d.path(), &junit))
-    })
-    .await
-    .expect("tbt ran");
+    let (terminal, json, junit) = tokio::task::spawn_blocking(move || run_reporting(&suite, LIVE))
+        .await
+        .expect("tbt ran");
     for text in [&terminal, &json.to_string(), &junit] {
         assert!(
             !text.contains("hunter22-secret"),
