@@ -372,7 +372,7 @@ fn every_repository_file_and_test_input_keeps_its_promises() {
 /// (two tokens before, the blank itself, the token after) were already tried adds nothing: each
 /// such context is tried once, the test inputs (written to be odd) at every blank, and one in 16 of
 /// the remaining repository blanks besides, spread over all files. `TBT_TEST_FULL=1` tries every
-/// blank of every file (about 40 times the work).
+/// blank of every file (7,470 formats instead of 1,319: about seven times the time).
 #[test]
 fn a_comment_anywhere_keeps_the_promises() {
     let full = crate::tier::full();
