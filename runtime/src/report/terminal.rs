@@ -80,11 +80,7 @@ pub fn failure_diagnostics(
                     )));
                 }
                 // A failed response expectation: what the trigger answered.
-                if let Some(r) = s
-                    .response
-                    .as_ref()
-                    .filter(|_| e.source.starts_with("expect response"))
-                {
+                if let Some(r) = s.response.as_ref().filter(|_| e.of_response) {
                     d = d.with_note(redactor.redact(&format!("response: {}", r.describe())));
                 }
                 // What arrived by the timeout adds to what the expectation says.

@@ -875,17 +875,20 @@ impl Runner {
                     test_end = Some(test_end.map_or(b, |t| t.max(b)));
                 }
                 let reason = state.reason.or(reason).filter(|_| status != Status::Passed);
-                let expectations = state.results.iter().map(|r| self.report(r)).collect();
                 let response_spans: Vec<_> = self
                     .step_plan(ti, si)
                     .response_expectations()
                     .iter()
                     .map(|e| e.span)
                     .collect();
-                let response_failed = state
+                let expectations: Vec<ExpectationReport> = state
                     .results
                     .iter()
-                    .any(|r| !r.passed && response_spans.contains(&r.span));
+                    .map(|r| self.report(r, response_spans.contains(&r.span)))
+                    .collect();
+                let response_failed = expectations
+                    .iter()
+                    .any(|e| e.of_response && e.status != Status::Passed);
                 let response = state
                     .response
                     .as_ref()
@@ -942,7 +945,7 @@ impl Runner {
         }
     }
 
-    fn report(&self, r: &ExpectationResult) -> ExpectationReport {
+    fn report(&self, r: &ExpectationResult, of_response: bool) -> ExpectationReport {
         let src = self.c.sources.slice(r.span);
         let first = src
             .lines()
@@ -972,6 +975,7 @@ impl Runner {
             )
         };
         ExpectationReport {
+            of_response,
             source: first,
             location: self.location(r.span),
             status: if r.passed {

@@ -69,6 +69,9 @@ pub struct ExpectationReport {
     /// Source byte range, for rendering.
     #[serde(skip)]
     pub span: tbt_compiler::Span,
+    /// An `expect response` (the step's `response` is its evidence).
+    #[serde(skip)]
+    pub of_response: bool,
 }
 
 /// One group of `expect SEL by KEY { … }`.

@@ -293,13 +293,7 @@ async fn a_failed_response_expectation_shows_the_answer() {
             (axum::http::StatusCode::CONFLICT, answer)
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = crate::support::serve(app).await;
     let suite = format!(
         "secret let token = \"hunter22-secret\"\n\ntest create {{\n  trigger http POST \"http://{addr}/orders\" {{\n    json {{ \"sku\": \"sku-42\", \"token\": token }}\n  }}\n  expect response {{\n    status == 201\n  }}\n}}\n"
     );

@@ -121,13 +121,7 @@ async fn start_shop(otlp: String, export: Export) -> (String, Arc<SdkTracerProvi
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = crate::support::serve(app).await;
     (format!("http://{addr}"), provider)
 }
 
@@ -281,13 +275,7 @@ async fn follow_redirects_in_a_suite_reaches_the_runtime() {
     let app = axum::Router::new()
         .route("/old", get(|| async { Redirect::to("/new") }))
         .route("/new", get(|| async { "landed" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = crate::support::serve(app).await;
     let suite = format!(
         r#"test as_sent {{
   trigger http GET "http://{addr}/old"

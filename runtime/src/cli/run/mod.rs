@@ -85,6 +85,8 @@ struct Settings {
     timeout: Duration,
     settle: Duration,
     traces: String,
+    /// `traces` parsed, when it names a tracing backend rather than `otlp` or a file.
+    backend: Option<crate::remote::RemoteSpec>,
     otlp_grpc: std::net::SocketAddr,
     otlp_http: std::net::SocketAddr,
 }
@@ -126,19 +128,22 @@ impl Settings {
             .or_else(|| r.traces.clone())
             .unwrap_or_else(|| "otlp".into());
         // A backend named wrong is a usage error, found before anything starts.
-        if is_backend(&traces)
-            && let Err(e) = crate::remote::parse_source_arg(&traces)
-        {
-            return Err(match &args.traces {
-                Some(_) => format!("`--traces {traces}`: {e}"),
-                None => format!("tbt.toml `[run] traces = \"{traces}\"`: {e}"),
-            });
-        }
+        let backend = match is_backend(&traces).then(|| crate::remote::parse_source_arg(&traces)) {
+            None => None,
+            Some(Ok(spec)) => Some(spec),
+            Some(Err(e)) => {
+                return Err(match &args.traces {
+                    Some(_) => format!("`--traces {traces}`: {e}"),
+                    None => format!("tbt.toml `[run] traces = \"{traces}\"`: {e}"),
+                });
+            }
+        };
         Ok(Settings {
             jobs: args.jobs.or(r.jobs).unwrap_or(8),
             timeout: dur(args.timeout, &r.timeout, "timeout", Duration::from_secs(10))?,
             settle: dur(args.settle, &r.settle, "settle", Duration::from_millis(100))?,
             traces,
+            backend,
             otlp_grpc: addr(args.otlp_grpc, &r.otlp_grpc, "otlp_grpc", "127.0.0.1:4317")?,
             otlp_http: addr(args.otlp_http, &r.otlp_http, "otlp_http", "127.0.0.1:4318")?,
         })
@@ -462,9 +467,8 @@ async fn trace_source(
         }
         let describe = format!("the embedded OTLP receiver (gRPC {grpc}, HTTP {http})");
         Ok((Arc::new(EmbeddedSource::new(store, describe)), Some(r)))
-    } else if is_backend(&settings.traces) {
-        let spec = crate::remote::parse_source_arg(&settings.traces)?;
-        Ok((spec.into_source(Vec::new())?, None))
+    } else if let Some(spec) = &settings.backend {
+        Ok((spec.clone().into_source(Vec::new())?, None))
     } else {
         Ok((Arc::new(FileSource::open(&settings.traces)?), None))
     }
