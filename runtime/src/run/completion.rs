@@ -25,6 +25,7 @@
 //!    history.
 
 use super::source::{Decision, Judge, Observation};
+use crate::store::exporters::Cadence;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,16 +36,20 @@ use tbt_compiler::trace::{SpanKind, Trace};
 /// The file, under `.tbt/`, that remembers exporters and step shapes between runs.
 pub const FILE: &str = "completion.json";
 
-/// The quiet window after a service's last batch: its export period plus a quarter of it (at
-/// least 20 ms), for the jitter of its timer and the transport.
+/// The wait for a service's next batch: its export period plus a twentieth of it (at least
+/// 50 ms), for the jitter of its timer, its export call and the transport. Timers run late by
+/// milliseconds; a twentieth of SDKs' default 5 s is 250 ms.
 pub fn window(cadence: Duration) -> Duration {
-    cadence + (cadence / 4).max(Duration::from_millis(20))
+    cadence + (cadence / 20).max(Duration::from_millis(50))
 }
 
 /// How long after answering the trigger a system may still end spans of its trace (background
 /// work, a queue consumer) and be waited for without a `settle`: a service's batch that arrived
 /// this long after the answer already holds them, so its next export period is not waited for.
-pub const TAIL: Duration = Duration::from_secs(1);
+/// Otherwise its spans that end by `answer + TAIL` are in its next batch, which comes at most a
+/// period after they end (a Node processor starts its timer at a span's end, a Python one runs
+/// it continuously): the wait lasts until `answer + TAIL + window(period)`.
+pub const TAIL: Duration = Duration::from_millis(500);
 
 /// True for tbt's own trigger spans (resource and scope `tbt`).
 pub fn is_tbt(trace: &Trace, index: u32) -> bool {
@@ -56,12 +61,15 @@ pub fn is_tbt(trace: &Trace, index: u32) -> bool {
             .is_some_and(|s| &*s.name == "tbt")
 }
 
-/// What earlier runs taught: exporters' periods and which services each step's passing trace held.
+/// What earlier runs taught: exporters' periods, per suite, and which services each step's
+/// passing trace held.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
-    /// Export period per service, in milliseconds.
+    /// Per suite file, per service of its steps' traces: the export period measured (two
+    /// batches or more, or declared), in milliseconds. Scoped to the suite so an unrelated
+    /// exporter sending to the same receiver leaves nothing for other suites to wait for.
     #[serde(default)]
-    pub cadence_ms: BTreeMap<String, u64>,
+    pub periods: BTreeMap<String, BTreeMap<String, u64>>,
     /// Per step label (`test.step`): the services of its last passing trace (tbt excluded).
     #[serde(default)]
     pub steps: BTreeMap<String, Vec<String>>,
@@ -95,11 +103,21 @@ impl History {
         })
     }
 
-    /// The remembered export period of `service`.
-    pub fn cadence(&self, service: &str) -> Option<Duration> {
-        self.cadence_ms
+    /// The export period of `service` remembered for `suite`.
+    pub fn period(&self, suite: &str, service: &str) -> Option<Duration> {
+        self.periods
+            .get(suite)?
             .get(service)
             .map(|&ms| Duration::from_millis(ms))
+    }
+
+    /// Remembers a measured period: it replaces the old one, shorter or longer (a service made
+    /// faster is waited for less at once, not after fading).
+    pub fn remember(&mut self, suite: &str, service: &str, period: Duration) {
+        self.periods
+            .entry(suite.to_owned())
+            .or_default()
+            .insert(service.to_owned(), period.as_millis() as u64);
     }
 }
 
@@ -117,6 +135,9 @@ pub enum Stop {
         /// That period, in milliseconds.
         #[serde(skip_serializing_if = "Option::is_none")]
         cadence_ms: Option<u64>,
+        /// How that period is known (`measured from 3 batches`, `guessed from its first batch`…).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        estimated: Option<String>,
     },
     /// An expectation failed in a way more spans cannot repair.
     Decided,
@@ -137,8 +158,12 @@ impl Stop {
                 quiet_ms,
                 waited_for: Some(s),
                 cadence_ms: Some(c),
+                estimated,
             } => format!(
-                "settled after {quiet_ms}ms quiet (waited for `{s}`, which exports every ~{c}ms)"
+                "settled after {quiet_ms}ms quiet (waited for `{s}`, which exports every ~{c}ms{})",
+                estimated
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(", {e}"))
             ),
             Stop::Settled { quiet_ms, .. } => {
                 format!("settled after {quiet_ms}ms quiet; all expectations held")
@@ -165,7 +190,7 @@ pub struct Verdict {
 pub type Evaluate<'a> = Box<dyn FnMut(&Trace) -> Verdict + Send + 'a>;
 
 /// A service's export period, when known.
-pub type CadenceOf<'a> = Box<dyn Fn(&str) -> Option<Duration> + Send + Sync + 'a>;
+pub type CadenceOf<'a> = Box<dyn Fn(&str) -> Option<Cadence> + Send + Sync + 'a>;
 
 /// Per service of the trace: spans seen and when their number last grew.
 struct Seen {
@@ -181,7 +206,7 @@ pub struct StepJudge<'a> {
     settle: Duration,
     expected: &'a [String],
     cadence: CadenceOf<'a>,
-    slowest: Option<(String, Duration)>,
+    slowest: Option<(String, Cadence)>,
     services: HashMap<Arc<str>, Seen>,
     evaluated: Option<(usize, Verdict)>,
     /// Why it stopped (set with [`Decision::Done`]).
@@ -200,7 +225,7 @@ impl<'a> StepJudge<'a> {
         settle: Duration,
         expected: &'a [String],
         cadence: CadenceOf<'a>,
-        slowest: Option<(String, Duration)>,
+        slowest: Option<(String, Cadence)>,
     ) -> Self {
         StepJudge {
             evaluate,
@@ -325,15 +350,18 @@ impl Judge for StepJudge<'_> {
         }
         let last = seen.last_arrival.unwrap_or(now);
         let mut quiet_until = last + self.settle;
-        let mut waited_for: Option<(String, Duration)> = None;
+        let mut waited_for: Option<(String, Cadence)> = None;
         if !verdict.lasting {
             for (service, s) in &self.services {
-                if self.answered.is_some_and(|r| s.last >= r + TAIL) {
+                let from = match self.answered {
                     // This batch was cut after TAIL of the system's work had ended.
-                    continue;
-                }
+                    Some(a) if s.last >= a + TAIL => continue,
+                    // Its spans ending by then come with the next batch after they end.
+                    Some(a) => a + TAIL,
+                    None => s.last,
+                };
                 if let Some(c) = (self.cadence)(service) {
-                    let at = s.last + window(c);
+                    let at = from + window(c.period);
                     if at > quiet_until {
                         quiet_until = at;
                         waited_for = Some((service.to_string(), c));
@@ -343,7 +371,7 @@ impl Judge for StepJudge<'_> {
             if let Some((slow, c)) = &self.slowest
                 && open_client_call(trace)
             {
-                let at = last + window(*c);
+                let at = last + window(c.period);
                 if at > quiet_until {
                     quiet_until = at;
                     waited_for = Some((slow.clone(), *c));
@@ -353,8 +381,9 @@ impl Judge for StepJudge<'_> {
         if now < quiet_until {
             let what = match &waited_for {
                 Some((s, c)) => format!(
-                    "quiet until `{s}`'s next export (every ~{}ms)",
-                    c.as_millis()
+                    "quiet until `{s}`'s next export (every ~{}ms, {})",
+                    c.period.as_millis(),
+                    c.basis.describe()
                 ),
                 None => "quiet".to_string(),
             };
@@ -363,7 +392,10 @@ impl Judge for StepJudge<'_> {
         if verdict.passed {
             self.stop = Some(Stop::Settled {
                 quiet_ms: now.saturating_duration_since(last).as_millis() as u64,
-                cadence_ms: waited_for.as_ref().map(|(_, c)| c.as_millis() as u64),
+                cadence_ms: waited_for
+                    .as_ref()
+                    .map(|(_, c)| c.period.as_millis() as u64),
+                estimated: waited_for.as_ref().map(|(_, c)| c.basis.describe()),
                 waited_for: waited_for.map(|(s, _)| s),
             });
             return Decision::Done;
@@ -386,6 +418,7 @@ fn open_client_call(trace: &Trace) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::exporters::Basis;
 
     fn trace(json: &str) -> Trace {
         Trace::from_otlp_json(json, None).expect("trace")
@@ -416,7 +449,12 @@ mod tests {
             true,
             Duration::from_millis(100),
             expected,
-            Box::new(move |_| cadence),
+            Box::new(move |_| {
+                cadence.map(|period| Cadence {
+                    period,
+                    basis: Basis::Measured(2),
+                })
+            }),
             None,
         )
     }
@@ -473,7 +511,8 @@ mod tests {
             Some(Stop::Settled {
                 quiet_ms: window(Duration::from_secs(1)).as_millis() as u64,
                 waited_for: Some("svc".into()),
-                cadence_ms: Some(1000)
+                cadence_ms: Some(1000),
+                estimated: Some("measured from 2 batches".into()),
             })
         );
         // A lasting pass does not wait for the exporter.
@@ -506,10 +545,10 @@ mod tests {
         );
         assert_eq!(j.observe(settled, &at(&t, batch)), Decision::Done);
         // Its batch came 300 ms after the answer: work ending up to TAIL after the answer may be
-        // in the next one, so a period of quiet is waited for.
+        // in the next one, which comes at most a period after that work ends.
         let batch = answered + Duration::from_millis(300);
         let mut j = judge(PASS, &[], five).answered_at(answered);
-        let until = batch + window(Duration::from_secs(5));
+        let until = answered + TAIL + window(Duration::from_secs(5));
         assert_eq!(
             j.observe(batch, &at(&t, batch)),
             Decision::Wait(Some(until))
@@ -556,11 +595,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(History::load(&dir), History::default());
         let mut h = History::default();
-        h.cadence_ms.insert("svc".into(), 5000);
+        h.remember("a.tbt", "svc", Duration::from_secs(5));
         h.steps.insert("t.s".into(), vec!["svc".into()]);
         h.save(&dir).expect("saved");
         assert_eq!(History::load(&dir), h);
-        assert_eq!(h.cadence("svc"), Some(Duration::from_secs(5)));
+        assert_eq!(h.period("a.tbt", "svc"), Some(Duration::from_secs(5)));
+        // Scoped to the suite that saw it.
+        assert_eq!(h.period("b.tbt", "svc"), None);
+        // A shorter measurement replaces a longer one at once.
+        h.remember("a.tbt", "svc", Duration::from_secs(1));
+        assert_eq!(h.period("a.tbt", "svc"), Some(Duration::from_secs(1)));
+        // A file of the format before suites scoped periods reads as steps only.
+        std::fs::write(
+            dir.join(".tbt").join(FILE),
+            r#"{"cadence_ms":{"svc":20000},"steps":{"t.s":["svc"]}}"#,
+        )
+        .expect("write");
+        let old = History::load(&dir);
+        assert!(old.periods.is_empty());
+        assert_eq!(old.steps.len(), 1);
         std::fs::write(dir.join(".tbt").join(FILE), "{not json").expect("write");
         assert_eq!(History::load(&dir), History::default());
         let _ = std::fs::remove_dir_all(&dir);

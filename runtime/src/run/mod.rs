@@ -16,6 +16,7 @@ pub mod source;
 pub mod spec;
 
 use crate::scheduler::{self, NodeFuture, NodeRunner, Outcome};
+use crate::store::exporters::{Basis, Cadence};
 use petgraph::graph::{DiGraph, NodeIndex};
 use result::{
     CheckReport, ExpectationReport, GroupReport, Location, ResponseExcerpt, RunResult, Status,
@@ -168,8 +169,9 @@ struct Runner {
     triggers: crate::trigger::Triggers,
     /// Per test: nodes not finished yet, and the worst status so far (for progress).
     remaining: Mutex<HashMap<usize, (usize, Status)>>,
-    /// Per step label: the services (tbt excluded) of its final trace, for the history.
-    shapes: Mutex<HashMap<String, Vec<String>>>,
+    /// Per step label: its test and the services (tbt excluded) of its final trace, for the
+    /// history.
+    shapes: Mutex<HashMap<String, (usize, Vec<String>)>>,
 }
 
 /// What a trigger node does after its synchronous part.
@@ -628,24 +630,35 @@ impl Runner {
             .map_or(&[], Vec::as_slice);
         let source = &self.source;
         let history = &self.history;
+        let suite = self.suite_of(n.test);
+        let remembered = |period| Cadence {
+            period,
+            basis: Basis::Remembered,
+        };
         let slowest = source
             .cadences()
             .into_iter()
             .chain(
                 history
-                    .cadence_ms
-                    .iter()
-                    .map(|(k, &ms)| (k.clone(), Duration::from_millis(ms))),
+                    .periods
+                    .get(suite)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, &ms)| (k.clone(), remembered(Duration::from_millis(ms)))),
             )
             .filter(|(k, _)| k != "tbt")
-            .max_by_key(|(_, c)| *c);
+            .max_by_key(|(_, c)| c.period);
         let mut judge = completion::StepJudge::new(
             evaluate,
             reached,
             settle,
             expected,
-            // The live estimate can be low after one batch; the remembered one says more.
-            Box::new(move |s: &str| source.cadence(s).max(history.cadence(s))),
+            // A period measured in this run wins; else one this suite measured before; else the
+            // guess from one batch.
+            Box::new(move |s: &str| match source.cadence(s) {
+                Some(c) if c.basis.is_measured() => Some(c),
+                live => history.period(suite, s).map(remembered).or(live),
+            }),
             slowest,
         );
         if let Some(at) = answered {
@@ -693,7 +706,7 @@ impl Runner {
         self.shapes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(plan.label.clone(), services);
+            .insert(plan.label.clone(), (n.test, services));
         let trace = Arc::new(trace);
         self.state(n.test, n.step, |s| {
             s.trace = Some(trace);
@@ -768,26 +781,25 @@ impl Runner {
         )
     }
 
-    /// The history this run leaves: the exporter periods seen, and each passing step's services.
+    /// The history this run leaves: per suite, the export periods this run measured of the
+    /// services in its steps' traces (replacing what it remembered, up or down; a one-batch
+    /// guess is not remembered), and each passing step's services.
     fn learned(&self, result: &RunResult) -> completion::History {
         let mut h = self.history.clone();
-        // Remembered periods fade by a quarter a run unless seen again, so a service made faster
-        // stops being waited for; a longer one seen now wins at once.
-        for c in h.cadence_ms.values_mut() {
-            *c -= *c / 4;
-        }
-        for (service, c) in self.source.cadences() {
-            if service != "tbt" {
-                let seen = c.as_millis() as u64;
-                let entry = h.cadence_ms.entry(service).or_insert(seen);
-                *entry = (*entry).max(seen);
-            }
-        }
-        h.cadence_ms.retain(|_, c| *c > 0);
         let states = self
             .shapes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (test, services) in states.values() {
+            let suite = self.suite_of(*test);
+            for service in services {
+                if let Some(c) = self.source.cadence(service)
+                    && c.basis.is_measured()
+                {
+                    h.remember(suite, service, c.period);
+                }
+            }
+        }
         for t in &result.tests {
             for s in &t.steps {
                 if s.status != Status::Passed {
@@ -797,12 +809,19 @@ impl Runner {
                     Some(step) => format!("{}.{step}", t.name),
                     None => t.name.clone(),
                 };
-                if let Some(services) = states.get(&label) {
+                if let Some((_, services)) = states.get(&label) {
                     h.steps.insert(label, services.clone());
                 }
             }
         }
         h
+    }
+
+    /// The suite file of test `test` (as the sources name it): what remembered periods are
+    /// scoped to.
+    fn suite_of(&self, test: usize) -> &'static str {
+        let c: &'static Compilation = self.c;
+        &c.sources.get(c.program.tests[test].name_span.file).name
     }
 
     fn scopes_bindings(&self) -> &'static tbt_compiler::bindings::Bindings<'static> {

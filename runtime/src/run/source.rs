@@ -7,6 +7,7 @@
 //! judge's question ([`super::completion`]). [`TraceSource::wait`] is the plain rule (non-empty,
 //! a root, no missing parent, `settle` quiet) as a judge, for callers without expectations.
 
+use crate::store::exporters::Cadence;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -87,11 +88,11 @@ pub trait TraceSource: Send + Sync {
     }
     /// How often `service` has been seen to export (its batch period), when the source sees
     /// batches arrive (the embedded receiver does; a remote backend does not).
-    fn cadence(&self, _service: &str) -> Option<Duration> {
+    fn cadence(&self, _service: &str) -> Option<Cadence> {
         None
     }
     /// Every service whose export period the source has estimated, with it.
-    fn cadences(&self) -> Vec<(String, Duration)> {
+    fn cadences(&self) -> Vec<(String, Cadence)> {
         Vec::new()
     }
     /// Waits for trace `id` to settle by the plain rule: non-empty, a root, no span pointing at a
@@ -250,11 +251,11 @@ impl TraceSource for EmbeddedSource {
         })
     }
 
-    fn cadence(&self, service: &str) -> Option<Duration> {
+    fn cadence(&self, service: &str) -> Option<Cadence> {
         self.store.exporters().cadence(service)
     }
 
-    fn cadences(&self) -> Vec<(String, Duration)> {
+    fn cadences(&self) -> Vec<(String, Cadence)> {
         self.store.exporters().cadences()
     }
 

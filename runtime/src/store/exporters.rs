@@ -5,16 +5,25 @@
 //!
 //! Estimate: an OpenTelemetry batch span processor exports on a timer every `D` (5 s by default),
 //! so a span waits in its queue at most `D`: the oldest span of a batch shows the lag
-//! `arrival − end` (≤ `D` when clocks agree), and consecutive batches are a multiple of `D` apart
-//! (exactly `D` when spans kept coming). The cadence is
-//! `max(largest lag, min(smallest gap, 4 × largest lag))` over the last [`SAMPLES`] batches,
-//! capped at [`MAX_CADENCE`], and `4 × lag` after a single batch (no gap yet): lags alone
-//! underestimate (a span that ended just before the tick waited little), the smallest gap alone
-//! overestimates an idle service (its batches are many periods apart), and a gap far beyond every
-//! lag is idleness, not the period. A lag from a clock
-//! ahead of ours (the span ended "in the future") is not counted. A service whose period is known
-//! (one tbt started, with the `OTEL_BSP_SCHEDULE_DELAY` it was given) is [`Exporters::declare`]d
-//! and not estimated.
+//! `arrival − end` (≤ `D` when clocks agree and the exporter was not retrying), and consecutive
+//! batches are a multiple of `D` apart (exactly `D` when spans kept coming). Two SDK habits bend
+//! the evidence: Node's processor starts its timer at the first span after an export (every
+//! batch's oldest span lags by the whole period), and a batch that waited for a receiver to come
+//! up (a service started before tbt) carries spans far older than one period.
+//!
+//! - **Measured** (two batches or more): `max(lag, min(smallest gap, 4 × lag))`, where `lag` is
+//!   the largest lag no longer than the smallest gap (a lag beyond a gap is a backlog, not the
+//!   period), capped at [`MAX_CADENCE`]: lags alone underestimate (a span that ended just
+//!   before the tick waited little), the smallest gap alone overestimates an idle service (its
+//!   batches are many periods apart), and a gap far beyond every lag is idleness.
+//! - **First batch** (one batch, no gap yet): `4 × lag`, but never above [`FIRST_CAP`], the SDKs'
+//!   default period: one lag is uniform in `[0, D]` for a timer exporter, so four reach `D`
+//!   unless the span ended in the last fifth — and a large lag is as likely a backlog or Node's
+//!   whole-period timer as a long period.
+//! - **Declared**: a service tbt started with a known `OTEL_BSP_SCHEDULE_DELAY`
+//!   ([`Exporters::declare`]) is not estimated.
+//!
+//! A lag from a clock ahead of ours (the span ended "in the future") is not counted.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,31 +33,84 @@ use std::time::{Duration, Instant};
 pub const SAMPLES: usize = 16;
 /// No cadence estimate exceeds this (a batch seen after a long pause says nothing about it).
 pub const MAX_CADENCE: Duration = Duration::from_secs(30);
+/// No estimate from a single batch exceeds this: the OpenTelemetry SDKs' default batch delay.
+pub const FIRST_CAP: Duration = Duration::from_secs(5);
+
+/// An export period and the evidence for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// The period.
+    pub period: Duration,
+    /// How it is known.
+    pub basis: Basis,
+}
+
+/// How an export period is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// tbt started the service with this period.
+    Declared,
+    /// From this many batches of this run (two or more: their gaps bound it).
+    Measured(usize),
+    /// From one batch's lag (four lags, at most [`FIRST_CAP`]).
+    FirstBatch,
+    /// Measured in an earlier run of the same suite (`.tbt/completion.json`).
+    Remembered,
+}
+
+impl Basis {
+    /// True when batches bound the period (declared, measured now or before); false for a
+    /// one-batch guess.
+    pub fn is_measured(self) -> bool {
+        !matches!(self, Basis::FirstBatch)
+    }
+
+    /// How it was estimated, in a few words.
+    pub fn describe(self) -> String {
+        match self {
+            Basis::Declared => "declared by its service block".into(),
+            Basis::Measured(n) => format!("measured from {n} batches"),
+            Basis::FirstBatch => "guessed from its first batch".into(),
+            Basis::Remembered => "remembered from an earlier run".into(),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Service {
     last_batch: Option<Instant>,
+    batches: usize,
     lags: VecDeque<Duration>,
     gaps: VecDeque<Duration>,
     declared: Option<Duration>,
 }
 
 impl Service {
-    fn cadence(&self) -> Option<Duration> {
+    fn cadence(&self) -> Option<Cadence> {
         if let Some(d) = self.declared {
-            return Some(d);
+            return Some(Cadence {
+                period: d,
+                basis: Basis::Declared,
+            });
         }
-        let lag = self.lags.iter().copied().max();
         let gap = self.gaps.iter().copied().min();
-        let c = match (lag, gap) {
-            (Some(l), Some(g)) => l.max(g.min(l * 4)),
-            // One batch: no gap bounds the period yet, and its lag is uniform in [0, period]
-            // (when the span ended within the period), so the lag alone is short of the period
-            // half the time; four lags reach it unless the span ended in the last fifth.
-            (Some(l), None) => l * 4,
-            (None, g) => g?,
+        let Some(g) = gap else {
+            let l = self.lags.iter().copied().max()?;
+            return Some(Cadence {
+                period: (l * 4).min(FIRST_CAP),
+                basis: Basis::FirstBatch,
+            });
         };
-        Some(c.min(MAX_CADENCE))
+        // A lag beyond the smallest gap waited through more than one period: a backlog.
+        let lag = self.lags.iter().copied().filter(|&l| l <= g).max();
+        let period = match lag {
+            Some(l) => l.max(g.min(l * 4)),
+            None => g,
+        };
+        Some(Cadence {
+            period: period.min(MAX_CADENCE),
+            basis: Basis::Measured(self.batches),
+        })
     }
 }
 
@@ -96,6 +158,7 @@ impl Exporters {
             push(&mut entry.gaps, now.saturating_duration_since(prev));
         }
         entry.last_batch = Some(now);
+        entry.batches += 1;
     }
 
     /// Declares the export period of `service` (a service tbt started with a known
@@ -106,19 +169,19 @@ impl Exporters {
     }
 
     /// The estimated export period of `service`, once a batch was seen.
-    pub fn cadence(&self, service: &str) -> Option<Duration> {
+    pub fn cadence(&self, service: &str) -> Option<Cadence> {
         let map = self.services.lock().unwrap_or_else(|p| p.into_inner());
         map.get(service)?.cadence()
     }
 
     /// Every service with an estimate, sorted by name.
-    pub fn cadences(&self) -> Vec<(String, Duration)> {
+    pub fn cadences(&self) -> Vec<(String, Cadence)> {
         let map = self.services.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<(String, Duration)> = map
+        let mut out: Vec<(String, Cadence)> = map
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.cadence()?)))
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
@@ -128,6 +191,10 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    fn period(e: &Exporters, service: &str) -> Option<Duration> {
+        e.cadence(service).map(|c| c.period)
+    }
 
     #[test]
     fn a_timer_exporter_is_estimated_from_lags_and_gaps() {
@@ -140,7 +207,13 @@ mod tests {
             let unix = 10_000 * MS + i as u64 * 1000 * MS;
             e.observe("a", now, unix, unix - lag * MS);
         }
-        assert_eq!(e.cadence("a"), Some(Duration::from_secs(1)));
+        assert_eq!(
+            e.cadence("a"),
+            Some(Cadence {
+                period: Duration::from_secs(1),
+                basis: Basis::Measured(3)
+            })
+        );
         assert_eq!(e.cadence("b"), None);
     }
 
@@ -151,7 +224,13 @@ mod tests {
         let unix = 10_000 * MS;
         // A 1 s exporter whose first span ended 150 ms before its tick: the lag says 150 ms.
         e.observe("a", t0, unix, unix - 150 * MS);
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(600)));
+        assert_eq!(
+            e.cadence("a"),
+            Some(Cadence {
+                period: Duration::from_millis(600),
+                basis: Basis::FirstBatch
+            })
+        );
         // The next batch, 1 s later, whose oldest span waited 700 ms: lags 700 ms, gap 1 s.
         e.observe(
             "a",
@@ -159,7 +238,35 @@ mod tests {
             unix + 1000 * MS,
             unix + 300 * MS,
         );
-        assert_eq!(e.cadence("a"), Some(Duration::from_secs(1)));
+        assert_eq!(period(&e, "a"), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_first_batch_never_says_more_than_the_sdk_default() {
+        let e = Exporters::default();
+        let t0 = Instant::now();
+        let unix = 100_000 * MS;
+        // Node's processor: the timer starts at the first span, so the first batch lags by the
+        // whole 5 s period — four lags would say 20 s.
+        e.observe("node", t0, unix, unix - 5000 * MS);
+        assert_eq!(period(&e, "node"), Some(FIRST_CAP));
+        // A 5 s exporter started before the receiver: its first batch holds spans that waited
+        // 12 s for a connection; the next batches come every 5 s with ordinary lags.
+        e.observe("py", t0, unix, unix - 12_000 * MS);
+        assert_eq!(period(&e, "py"), Some(FIRST_CAP));
+        for (i, lag) in [(1u64, 2100u64), (2, 4300)] {
+            let at = t0 + Duration::from_secs(5 * i);
+            let now = unix + 5000 * i * MS;
+            e.observe("py", at, now, now - lag * MS);
+        }
+        // The 12 s backlog is longer than the smallest gap: not the period.
+        assert_eq!(
+            e.cadence("py"),
+            Some(Cadence {
+                period: Duration::from_secs(5),
+                basis: Basis::Measured(3)
+            })
+        );
     }
 
     #[test]
@@ -171,9 +278,15 @@ mod tests {
             let unix = 10_000 * MS + i * 2000 * MS;
             e.observe("a", t0 + Duration::from_secs(2 * i), unix, unix - 40 * MS);
         }
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(160)));
+        assert_eq!(period(&e, "a"), Some(Duration::from_millis(160)));
         e.declare("a", Duration::from_millis(50));
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(50)));
+        assert_eq!(
+            e.cadence("a"),
+            Some(Cadence {
+                period: Duration::from_millis(50),
+                basis: Basis::Declared
+            })
+        );
     }
 
     #[test]
@@ -190,10 +303,10 @@ mod tests {
                 unix + 20_000 * MS,
             );
         }
-        assert_eq!(e.cadence("a"), Some(Duration::from_millis(100)));
-        assert_eq!(
-            e.cadences(),
-            vec![("a".to_string(), Duration::from_millis(100))]
-        );
+        assert_eq!(period(&e, "a"), Some(Duration::from_millis(100)));
+        let all = e.cadences();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].0, "a");
+        assert_eq!(all[0].1.period, Duration::from_millis(100));
     }
 }

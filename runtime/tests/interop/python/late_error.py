@@ -2,7 +2,7 @@
 (runtime/tests/it/slow/completion.rs, absence).
 
 Run under `opentelemetry-instrument` (the Flask server span is the instrumentation's). After
-answering `GET /work`, a background thread waits 300–800 ms (uniformly at random) and records an
+answering `GET /work`, a background thread waits 100–400 ms (uniformly at random) and records an
 INTERNAL span `reconcile order` with status ERROR and an exception event, as a child of the
 request's server span — so it belongs to the trace of the request — the way an asynchronous
 follow-up (a retry, a cache refresh, a webhook) fails after the caller already got its 200. An
@@ -11,7 +11,7 @@ before the span was exported.
 
 Listens on 127.0.0.1:$PORT. Routes:
   GET /health   readiness probe (exclude it from tracing: OTEL_PYTHON_FLASK_EXCLUDED_URLS=health)
-  GET /work     200 at once; the error span follows 300–800 ms later
+  GET /work     200 at once; the error span follows 100–400 ms later
 """
 
 import os
@@ -47,7 +47,7 @@ def health():
 @app.get("/work")
 def work():
     # The request's context (its server span is current here) travels to the timer's thread.
-    timer = threading.Timer(random.uniform(0.3, 0.8), reconcile, args=(context.get_current(),))
+    timer = threading.Timer(random.uniform(0.1, 0.4), reconcile, args=(context.get_current(),))
     timer.daemon = True
     timer.start()
     return jsonify({"ok": True})

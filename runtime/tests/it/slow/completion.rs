@@ -5,16 +5,18 @@
 //! the app's health URL (excluded from tracing), then runs `tbt run` on a suite of
 //! `tests/interop/suites/` and reads its exit code, output and JSON report.
 //!
-//! - The Flask app (`interop/python/app.py`) under `opentelemetry-instrument`, OTLP/gRPC, with
-//!   `OTEL_BSP_SCHEDULE_DELAY` unset: the SDK's default batch delay of 5 s. The passing tests
-//!   pass; the N+1 test fails on its repeated statement (`by` group of 2 spans), not on "matched
-//!   no spans".
-//! - The same through an OTLP/gRPC forwarder that batches for 1 s (`interop/python/forwarder.py`,
-//!   what a Collector's batch processor does): app → forwarder → tbt.
-//! - The Node app (`interop/node/app.js`), OTLP HTTP/JSON, default batch delay (5 s): its first
-//!   export, which opens its connection to tbt, comes up to 5 s after the request.
+//! - Fresh systems (issue 27): five Flask apps (`interop/python/app.py` under
+//!   `opentelemetry-instrument`, OTLP/gRPC, `OTEL_BSP_SCHEDULE_DELAY` unset: the SDK's default
+//!   5 s) and a Node app (`interop/node/app.js`, OTLP HTTP/JSON, 5 s, its first export opening
+//!   its connection), each with a first run of tbt in a fresh project directory, the Flask runs
+//!   fired at five offsets into their exporters' period: every passing step is decided within
+//!   the export delay + 1 s of its trigger; the N+1 test fails on its repeated statement (`by`
+//!   group of 2 spans), not on "matched no spans".
+//! - The Flask app through an OTLP/gRPC forwarder that batches for 1 s
+//!   (`interop/python/forwarder.py`, what a Collector's batch processor does): app → forwarder →
+//!   tbt.
 //! - Absence: `interop/python/late_error.py` answers, then records an error span in the same trace
-//!   300–800 ms later, exporting every second; `expect no span[status == error]`, run twice in one
+//!   100–400 ms later, exporting every second; `expect no span[status == error]`, run twice in one
 //!   project directory, must fail on the second run.
 //!
 //! Before the completion rework these failed: the trace holding only tbt's own trigger span counted
@@ -182,6 +184,25 @@ fn start_python(
         cmd.env(k, v);
     }
     let mut app = Proc::start("python app", cmd, dir);
+    app.wait_ready("its health URL", Duration::from_secs(60), || http_ok(port));
+    (app, port)
+}
+
+/// The Node app (`app.js`) with the SDK's defaults — a BatchSpanProcessor with a 5 s schedule
+/// delay, whose timer starts at a batch's first span; the exporter opens its HTTP connection with
+/// its first export — exporting OTLP HTTP/JSON to `http`; ready once its health URL answers.
+fn start_node(app_dir: &Path, http: &str, dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = clean_command("node");
+    cmd.arg("app.js")
+        .current_dir(app_dir)
+        .env("PORT", port.to_string())
+        .env("OTEL_SERVICE_NAME", "node_shop")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{http}"))
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none");
+    let mut app = Proc::start("node app", cmd, dir);
     app.wait_ready("its health URL", Duration::from_secs(60), || http_ok(port));
     (app, port)
 }
@@ -375,42 +396,6 @@ fn flask_base(port: u16) -> String {
     format!("base=http://127.0.0.1:{port}")
 }
 
-// ------------------------------------------------------------------- Python, default delay
-
-#[test]
-fn flask_with_the_default_export_delay_passes_the_passing_suite() {
-    let Some(venv) = available(python_venv(), "completion") else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let otlp = format!("127.0.0.1:{}", free_port());
-    let (app, port) = start_python(&venv, "app.py", "flask", &otlp, &[], dir.path());
-    let base = flask_base(port);
-    let mut args = vec!["--var", &base];
-    args.extend_from_slice(FLASK_PASSING);
-    let run = tbt_run(dir.path(), &suite("flask.tbt"), &otlp, "127.0.0.1:0", &args);
-    assert_passed(&run, &[&app]);
-}
-
-#[test]
-fn flask_with_the_default_export_delay_fails_the_n_plus_one_on_its_group() {
-    let Some(venv) = available(python_venv(), "completion") else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let otlp = format!("127.0.0.1:{}", free_port());
-    let (app, port) = start_python(&venv, "app.py", "flask", &otlp, &[], dir.path());
-    let base = flask_base(port);
-    let run = tbt_run(
-        dir.path(),
-        &suite("flask.tbt"),
-        &otlp,
-        "127.0.0.1:0",
-        &["--var", &base, "--test", "n_plus_one"],
-    );
-    assert_n_plus_one(&run, &[&app]);
-}
-
 // ------------------------------------------------------- Python, through a 1 s batching forwarder
 
 #[test]
@@ -463,43 +448,190 @@ fn flask_through_a_forwarder_batching_for_1s_fails_the_n_plus_one_on_its_group()
     assert_n_plus_one(&run, &[&app, &fwd]);
 }
 
-// ------------------------------------------------------------------------ Node, late first export
+// ------------------------------------------------------------- fresh systems, several offsets
 
+/// The OpenTelemetry SDKs' default batch delay: the export delay of the systems below.
+const EXPORT_DELAY: Duration = Duration::from_secs(5);
+
+/// The CI case (issue 27): a system started fresh, outside tbt, exporting at the SDK's default
+/// 5 s, and a first run of tbt in a fresh project directory (nothing remembered in `.tbt/`).
+/// Five Flask apps start side by side; run `k` is fired `k` seconds after its app is ready, so
+/// the five runs meet their exporters' timers (Python's runs from the SDK's start, every 5 s)
+/// at five points spread over one period. Each runs the whole `flask.tbt`: every passing step
+/// must be decided at most the export delay + 1 s after its trigger (never at the timeout),
+/// and the suite must fail for its intended reason only (the N+1's group). A Node app (its
+/// timer starts at a batch's first span, so every trigger meets it at the same point) runs
+/// `node.tbt` beside them under the same bound.
 #[test]
-fn node_sdk_whose_first_export_comes_late_passes_the_passing_suite() {
-    let Some(app_dir) = available(node_app(), "completion") else {
+fn fresh_systems_decide_passing_steps_within_the_export_delay_at_five_offsets() {
+    let Some(venv) = available(python_venv(), "completion") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let http = format!("127.0.0.1:{}", free_port());
-    let port = free_port();
-    // The SDK's defaults: a BatchSpanProcessor with a 5 s schedule delay; the exporter opens its
-    // HTTP connection with its first export, up to 5 s after the request.
-    let mut cmd = clean_command("node");
-    cmd.arg("app.js")
-        .current_dir(&app_dir)
-        .env("PORT", port.to_string())
-        .env("OTEL_SERVICE_NAME", "node_shop")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{http}"))
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .env("OTEL_LOGS_EXPORTER", "none");
-    let mut app = Proc::start("node app", cmd, dir.path());
-    app.wait_ready("its health URL", Duration::from_secs(60), || http_ok(port));
-    let base = format!("base=http://127.0.0.1:{port}");
-    let run = tbt_run(
-        dir.path(),
-        &suite("node.tbt"),
-        "127.0.0.1:0",
-        &http,
-        &["--var", &base],
+    let Some(node_dir) = available(node_app(), "completion") else {
+        return;
+    };
+    let offsets: Vec<Duration> = (0..5).map(|k| EXPORT_DELAY * k / 5).collect();
+    let (flask, node) = std::thread::scope(|scope| {
+        let flask: Vec<_> = offsets
+            .iter()
+            .map(|&offset| {
+                let venv = &venv;
+                scope.spawn(move || {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let otlp = format!("127.0.0.1:{}", free_port());
+                    let (app, port) = start_python(venv, "app.py", "flask", &otlp, &[], dir.path());
+                    // The stimulus, not a synchronisation: this run's triggers meet the
+                    // exporter's timer `offset` later in its period than run 0's.
+                    std::thread::sleep(offset);
+                    let base = flask_base(port);
+                    let run = tbt_run(
+                        dir.path(),
+                        &suite("flask.tbt"),
+                        &otlp,
+                        "127.0.0.1:0",
+                        &["--var", &base],
+                    );
+                    (offset, run, app, dir)
+                })
+            })
+            .collect();
+        let node = scope.spawn(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let http = format!("127.0.0.1:{}", free_port());
+            let app = start_node(&node_dir, &http, dir.path());
+            let run = tbt_run(
+                dir.path(),
+                &suite("node.tbt"),
+                "127.0.0.1:0",
+                &http,
+                &["--var", &format!("base=http://127.0.0.1:{}", app.1)],
+            );
+            (run, app.0, dir)
+        });
+        (
+            flask
+                .into_iter()
+                .map(|h| h.join().expect("a flask run"))
+                .collect::<Vec<_>>(),
+            node.join().expect("the node run"),
+        )
+    });
+    let bound = EXPORT_DELAY + Duration::from_secs(1);
+    let mut table = Vec::new();
+    let mut late = Vec::new();
+    for (offset, run, app, _dir) in &flask {
+        assert_n_plus_one(run, &[app]);
+        for name in ["unknown_sku", "failure"] {
+            assert_eq!(
+                run.test(name)["status"],
+                "passed",
+                "offset {offset:?}: `{name}` must pass\n{}\n{}\n{}",
+                run.failures(),
+                run.output,
+                app.output()
+            );
+        }
+        let steps = passing_steps(run);
+        table.push(format!("offset {offset:?}: {}", steps_line(&steps)));
+        late.extend(
+            steps
+                .into_iter()
+                .filter(|s| s.decided_after > bound || s.timed_out)
+                .map(|s| format!("offset {offset:?}: {}\n{}", s.describe(), run.output)),
+        );
+    }
+    let (run, app, _dir) = &node;
+    assert_passed(run, &[app]);
+    let steps = passing_steps(run);
+    table.push(format!("node: {}", steps_line(&steps)));
+    late.extend(
+        steps
+            .into_iter()
+            .filter(|s| s.decided_after > bound || s.timed_out)
+            .map(|s| format!("node: {}\n{}", s.describe(), run.output)),
     );
-    assert_passed(&run, &[&app]);
+    eprintln!(
+        "passing steps, time from trigger to verdict (first span of the system after):\n{}",
+        table.join("\n")
+    );
+    assert!(
+        late.is_empty(),
+        "passing steps decided later than the export delay + 1 s ({bound:?}) after their trigger \
+         on a first run against a fresh system:\n{}",
+        late.join("\n")
+    );
+}
+
+/// A passing step of a run, as its JSON report tells.
+struct Passing {
+    step: String,
+    /// `duration_ms`: from the trigger to the verdict.
+    decided_after: Duration,
+    /// The verdict minus the quiet before it: when the last span arrived.
+    last_arrival: Option<Duration>,
+    timed_out: bool,
+    stop: String,
+}
+
+impl Passing {
+    fn describe(&self) -> String {
+        format!(
+            "{} decided {} ms after its trigger; stop: {}",
+            self.step,
+            self.decided_after.as_millis(),
+            self.stop
+        )
+    }
+}
+
+fn passing_steps(run: &TbtRun) -> Vec<Passing> {
+    let mut out = Vec::new();
+    for t in run.report["tests"].as_array().into_iter().flatten() {
+        for s in t["steps"].as_array().into_iter().flatten() {
+            if s["status"] != "passed" || s["stop"].is_null() {
+                continue;
+            }
+            let ms = s["duration_ms"].as_u64().unwrap_or(u64::MAX);
+            let quiet = s["stop"]["quiet_ms"].as_u64();
+            out.push(Passing {
+                step: match s["name"].as_str() {
+                    Some(n) => format!("{}.{n}", t["name"].as_str().unwrap_or("?")),
+                    None => t["name"].as_str().unwrap_or("?").to_owned(),
+                },
+                decided_after: Duration::from_millis(ms),
+                last_arrival: quiet.map(|q| Duration::from_millis(ms.saturating_sub(q))),
+                timed_out: s["stop"]["reason"] == "timeout",
+                stop: s["stop"].to_string(),
+            });
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no passing step with a trace in the report\n{}",
+        run.output
+    );
+    out
+}
+
+fn steps_line(steps: &[Passing]) -> String {
+    steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} ms ({})",
+                s.step,
+                s.decided_after.as_millis(),
+                s.last_arrival
+                    .map_or("-".to_owned(), |l| format!("{} ms", l.as_millis()))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ------------------------------------------------------------------------------------ absence
 
-/// The service answers, then records an error span in the request's trace 300–800 ms later, and
+/// The service answers, then records an error span in the request's trace 100–400 ms later, and
 /// exports every second. `expect no span[status == error]` runs again and again with the same
 /// project directory, so what tbt keeps in `.tbt/` from one run is there for the next.
 ///
