@@ -12,6 +12,9 @@
 //                         (an N+1), and a message to the `shipping` queue
 //   GET /stock/{sku}      the stock check's target
 //   GET /fail             a 500 with an exception recorded on the server span
+//   GET /proxy/orders/{id}  with $UPSTREAM (e.g. http://127.0.0.1:5000, the Flask app): that
+//                         service's GET /orders/{id}, passed through (status and body) — a
+//                         gateway in front of another instrumented service
 'use strict';
 
 const { NodeSDK } = require('@opentelemetry/sdk-node');
@@ -108,6 +111,20 @@ function stock(sku, done) {
     .on('error', done);
 }
 
+function upstream(path, res) {
+  const base = new URL(process.env.UPSTREAM);
+  http
+    .get({ host: base.hostname, port: base.port, path }, (up) => {
+      let body = '';
+      up.on('data', (c) => (body += c));
+      up.on('end', () => {
+        res.writeHead(up.statusCode, { 'content-type': up.headers['content-type'] || 'text/plain' });
+        res.end(body);
+      });
+    })
+    .on('error', (err) => json(res, 502, { error: String(err) }));
+}
+
 function json(res, status, value) {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(value));
@@ -136,6 +153,10 @@ const server = http.createServer((req, res) => {
       publish({ order: id });
       json(res, 200, { id, available: s.available });
     });
+  }
+  if ((m = url.pathname.match(/^\/proxy\/orders\/(\d+)$/)) && process.env.UPSTREAM) {
+    setRoute('/proxy/orders/{id}');
+    return upstream(`/orders/${m[1]}`, res);
   }
   if (url.pathname === '/fail') {
     setRoute('/fail');
