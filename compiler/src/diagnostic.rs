@@ -137,6 +137,9 @@ codes! {
     ExpectationFailed = "0401", Error, "expectation failed";
     /// `tbt run`: a step could not be carried out (trigger error, no trace, bad value).
     StepError = "0402", Error, "step could not run";
+    /// `tbt run`: an expectation's spans could still arrive when its step ended (another
+    /// expectation of the step had failed for good): neither passed nor failed.
+    ExpectationUndecided = "0403", Warning, "expectation undecided";
 }
 
 impl std::fmt::Display for Code {

@@ -24,13 +24,21 @@ pub fn render(result: &RunResult, redactor: &Redactor) -> String {
             let mut status = match s.status {
                 Status::Passed => TestCaseStatus::success(),
                 Status::Skipped => TestCaseStatus::skipped(),
-                Status::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+                // A step is never undecided (only expectations are).
+                Status::Failed | Status::Undecided => {
+                    TestCaseStatus::non_success(NonSuccessKind::Failure)
+                }
                 Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
             };
-            let failures: Vec<String> = s
+            // Failures first (the step failed on them), undecided expectations after.
+            let mut not_passed: Vec<_> = s
                 .expectations
                 .iter()
                 .filter(|e| e.status != Status::Passed)
+                .collect();
+            not_passed.sort_by_key(|e| e.status == Status::Undecided);
+            let failures: Vec<String> = not_passed
+                .iter()
                 .map(|e| {
                     format!(
                         "{}:{}:{}: {} — {}",

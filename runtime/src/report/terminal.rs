@@ -18,11 +18,15 @@ pub fn failure_diagnostics(
         for s in &t.steps {
             let trace = s.trace_id.as_ref().map(|id| format!("trace id: {id}"));
             for e in s.expectations.iter().filter(|e| e.status != Status::Passed) {
+                let (code, what) = match e.status {
+                    Status::Undecided => (Code::ExpectationUndecided, "undecided"),
+                    _ => (Code::ExpectationFailed, "failed"),
+                };
                 let mut d = Diagnostic::new(
-                    Code::ExpectationFailed,
+                    code,
                     e.span,
                     redactor.redact(&format!(
-                        "expectation failed in `{}`",
+                        "expectation {what} in `{}`",
                         step_label(&t.name, s.name.as_deref())
                     )),
                 )
@@ -136,6 +140,8 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
             Status::Failed => "FAILED ",
             Status::Error => "ERROR  ",
             Status::Skipped => "skipped",
+            // A test is never undecided (only expectations are).
+            Status::Undecided => "FAILED ",
         };
         out.push_str(&format!("{mark} {} ({} ms)\n", t.name, t.duration_ms));
         for s in &t.steps {
@@ -151,10 +157,10 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
                     s.status, s.spans, s.duration_ms
                 ));
                 for e in &s.expectations {
-                    let mark = if e.status == Status::Passed {
-                        "✓"
-                    } else {
-                        "✗"
+                    let mark = match e.status {
+                        Status::Passed => "✓",
+                        Status::Undecided => "?",
+                        _ => "✗",
                     };
                     out.push_str(&redactor.redact(&format!(
                         "          {mark} {}:{} {} — {}\n",

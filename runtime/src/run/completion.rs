@@ -318,40 +318,74 @@ impl Judge for StepJudge<'_> {
                 }
             };
         }
-        if trace.roots().is_empty() || !trace.orphans().is_empty() {
-            let n = trace.orphans().len();
-            return self.wait(
-                format!(
-                    "the parents of {} span{} that have not arrived",
-                    n,
-                    if n == 1 { "" } else { "s" }
-                ),
-                None,
-            );
-        }
-        let missing: Vec<&str> = self
-            .expected
-            .iter()
-            .filter(|s| !counts.keys().any(|k| &***k == s.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return self.wait(
-                format!(
-                    "spans of {} (in this step's last passing trace)",
-                    missing
-                        .iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None,
-            );
+        if let Some(what) = self.incomplete(trace) {
+            return self.wait(what, None);
         }
         let last = seen.last_arrival.unwrap_or(now);
+        let (quiet_until, waited_for) = self.quiet_until(trace, last, verdict.lasting);
+        if now < quiet_until {
+            let what = match &waited_for {
+                Some((s, c)) => format!(
+                    "quiet until `{s}`'s next export (every ~{}ms, {})",
+                    c.period.as_millis(),
+                    c.basis.describe()
+                ),
+                None => "quiet".to_string(),
+            };
+            return self.wait(what, Some(quiet_until));
+        }
+        if verdict.passed {
+            self.stop = Some(Stop::Settled {
+                quiet_ms: now.saturating_duration_since(last).as_millis() as u64,
+                cadence_ms: waited_for
+                    .as_ref()
+                    .map(|(_, c)| c.period.as_millis() as u64),
+                estimated: waited_for.as_ref().map(|(_, c)| c.basis.describe()),
+                waited_for: waited_for.map(|(s, _)| s),
+            });
+            return Decision::Done;
+        }
+        self.wait("spans that would make the failing expectations hold", None)
+    }
+}
+
+impl StepJudge<'_> {
+    /// What rule 1 still lacks on `trace` beyond the system's first span: a root, parents that
+    /// have not arrived, services of the step's last passing run.
+    fn incomplete(&self, trace: &Trace) -> Option<String> {
+        if trace.roots().is_empty() || !trace.orphans().is_empty() {
+            let n = trace.orphans().len();
+            return Some(format!(
+                "the parents of {} span{} that have not arrived",
+                n,
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let missing: Vec<String> = self
+            .expected
+            .iter()
+            .filter(|s| !self.services.contains_key(s.as_str()))
+            .map(|s| format!("`{s}`"))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "spans of {} (in this step's last passing trace)",
+                missing.join(", ")
+            )
+        })
+    }
+
+    /// Until when rule 3's quiet lasts after the `last` arrival, and the service whose export
+    /// period set it (none when `settle` did).
+    fn quiet_until(
+        &self,
+        trace: &Trace,
+        last: Instant,
+        lasting: bool,
+    ) -> (Instant, Option<(String, Cadence)>) {
         let mut quiet_until = last + self.settle;
         let mut waited_for: Option<(String, Cadence)> = None;
-        if !verdict.lasting {
+        if !lasting {
             for (service, s) in &self.services {
                 let from = match self.answered {
                     // This batch was cut after TAIL of the system's work had ended.
@@ -378,29 +412,25 @@ impl Judge for StepJudge<'_> {
                 }
             }
         }
-        if now < quiet_until {
-            let what = match &waited_for {
-                Some((s, c)) => format!(
-                    "quiet until `{s}`'s next export (every ~{}ms, {})",
-                    c.period.as_millis(),
-                    c.basis.describe()
-                ),
-                None => "quiet".to_string(),
-            };
-            return self.wait(what, Some(quiet_until));
+        (quiet_until, waited_for)
+    }
+
+    /// Why the step's other failing expectations are undecided when it ended at `now` on a
+    /// decided failure: what a pass would still have waited for on `trace` (rules 1 and 3).
+    pub fn still_missing(&self, trace: &Trace, last: Option<Instant>, now: Instant) -> String {
+        if let Some(what) = self.incomplete(trace) {
+            return what;
         }
-        if verdict.passed {
-            self.stop = Some(Stop::Settled {
-                quiet_ms: now.saturating_duration_since(last).as_millis() as u64,
-                cadence_ms: waited_for
-                    .as_ref()
-                    .map(|(_, c)| c.period.as_millis() as u64),
-                estimated: waited_for.as_ref().map(|(_, c)| c.basis.describe()),
-                waited_for: waited_for.map(|(s, _)| s),
-            });
-            return Decision::Done;
+        let (until, waited_for) = self.quiet_until(trace, last.unwrap_or(now), false);
+        match waited_for {
+            Some((s, c)) if until > now => format!(
+                "`{s}`'s next export (every ~{}ms, {}), due {}ms later",
+                c.period.as_millis(),
+                c.basis.describe(),
+                until.duration_since(now).as_millis()
+            ),
+            _ => "spans the step stopped waiting for when another expectation failed".to_string(),
         }
-        self.wait("spans that would make the failing expectations hold", None)
     }
 }
 
@@ -587,6 +617,39 @@ mod tests {
         let mut j = judge(PASS, &expected, None);
         assert_eq!(j.observe(later, &at(&t, t0)), Decision::Wait(None));
         assert!(j.waiting_for.contains("`db`"), "{}", j.waiting_for);
+    }
+
+    #[test]
+    fn an_early_end_says_what_the_trace_still_lacked() {
+        let t0 = Instant::now();
+        // A span whose parent has not arrived.
+        let orphan = trace(&doc(true).replace(
+            r#""parentSpanId":"00f067aa0ba902b7""#,
+            r#""parentSpanId":"00f067aa0ba90299""#,
+        ));
+        let j = judge(PASS, &[], None);
+        assert_eq!(
+            j.still_missing(&orphan, Some(t0), t0),
+            "the parents of 1 span that have not arrived"
+        );
+        // Complete, but the service's next export was due: it names the exporter.
+        let t = trace(&doc(true));
+        let mut j = judge(PASS, &[], Some(Duration::from_secs(1)));
+        let _ = j.observe(t0, &at(&t, t0));
+        let said = j.still_missing(&t, Some(t0), t0 + Duration::from_millis(200));
+        assert!(
+            said.starts_with("`svc`'s next export (every ~1000ms, measured from 2 batches)"),
+            "{said}"
+        );
+        // A service of the last passing run that sent nothing.
+        let expected = vec!["db".to_string()];
+        let mut j = judge(PASS, &expected, None);
+        let _ = j.observe(t0, &at(&t, t0));
+        assert!(
+            j.still_missing(&t, Some(t0), t0).contains("`db`"),
+            "{}",
+            j.still_missing(&t, Some(t0), t0)
+        );
     }
 
     #[test]

@@ -153,6 +153,9 @@ struct StepState {
     finished: Option<Instant>,
     results: Vec<ExpectationResult>,
     reason: Option<String>,
+    /// When the step ended on a decided failure: what its trace still lacked, which makes its
+    /// other failing expectations undecided.
+    undecided: Option<String>,
 }
 
 struct Runner {
@@ -575,10 +578,12 @@ impl Runner {
             self.scopes_bindings()
                 .capture(n.test, n.step, name, v.clone());
         }
+        // A failure for good says more than one more spans could have repaired.
         let failed = out
             .results
             .iter()
-            .find(|r| !r.passed)
+            .find(|r| !r.passed && r.decided)
+            .or_else(|| out.results.iter().find(|r| !r.passed))
             .map(|r| r.message.clone());
         self.state(n.test, n.step, |s| {
             s.results.extend(out.results);
@@ -676,10 +681,22 @@ impl Runner {
         } else {
             judge.stop.clone().unwrap_or(completion::Stop::Decided)
         };
+        let undecided = matches!(stop, completion::Stop::Decided)
+            .then(|| judge.still_missing(&followed.trace, followed.last_arrival, Instant::now()));
         drop(judge);
         let trace = followed.trace;
         let scope = self.scopes.step(n.test, n.step, &locals);
-        let out = eval::evaluate_step(&items, &trace, response.as_ref(), &scope, self.host, true);
+        let mut out =
+            eval::evaluate_step(&items, &trace, response.as_ref(), &scope, self.host, true);
+        if undecided.is_some() {
+            // The final evaluation takes the trace as settled (every result decided); which
+            // failures were decided when the step ended is the judge's last view's.
+            let early =
+                eval::evaluate_step(&items, &trace, response.as_ref(), &scope, self.host, false);
+            for (r, e) in out.results.iter_mut().zip(early.results) {
+                r.decided = e.decided;
+            }
+        }
         let system = (0..trace.len() as u32).any(|i| !completion::is_tbt(&trace, i));
         let all_passed = out.results.iter().all(|r| r.passed);
         let note = match &stop {
@@ -711,6 +728,7 @@ impl Runner {
         self.state(n.test, n.step, |s| {
             s.trace = Some(trace);
             s.stop = Some(stop);
+            s.undecided = undecided;
             if let Some(note) = &note {
                 s.reason = Some(note.clone());
             }
@@ -903,7 +921,13 @@ impl Runner {
                 let expectations: Vec<ExpectationReport> = state
                     .results
                     .iter()
-                    .map(|r| self.report(r, response_spans.contains(&r.span)))
+                    .map(|r| {
+                        self.report(
+                            r,
+                            response_spans.contains(&r.span),
+                            state.undecided.as_deref(),
+                        )
+                    })
                     .collect();
                 let response_failed = expectations
                     .iter()
@@ -929,7 +953,8 @@ impl Runner {
             }
             match test_status {
                 Status::Passed => summary.passed += 1,
-                Status::Failed => summary.failed += 1,
+                // A test is never undecided (only expectations are): its step failed.
+                Status::Failed | Status::Undecided => summary.failed += 1,
                 Status::Error => summary.errors += 1,
                 Status::Skipped => summary.skipped += 1,
             }
@@ -964,7 +989,25 @@ impl Runner {
         }
     }
 
-    fn report(&self, r: &ExpectationResult, of_response: bool) -> ExpectationReport {
+    /// The report of one expectation; `undecided` is what the step's trace still lacked when it
+    /// ended on another expectation's decided failure.
+    fn report(
+        &self,
+        r: &ExpectationResult,
+        of_response: bool,
+        undecided: Option<&str>,
+    ) -> ExpectationReport {
+        let (status, message) = match undecided {
+            _ if r.passed => (Status::Passed, r.message.clone()),
+            Some(missing) if !r.decided => (
+                Status::Undecided,
+                format!(
+                    "undecided: the trace was incomplete when the step ended on another expectation's failure (still to come: {missing}); so far {}",
+                    r.message
+                ),
+            ),
+            _ => (Status::Failed, r.message.clone()),
+        };
         let src = self.c.sources.slice(r.span);
         let first = src
             .lines()
@@ -997,12 +1040,8 @@ impl Runner {
             of_response,
             source: first,
             location: self.location(r.span),
-            status: if r.passed {
-                Status::Passed
-            } else {
-                Status::Failed
-            },
-            message: r.message.clone(),
+            status,
+            message,
             selected: r.selected,
             checks: r.checks.iter().map(from_check).collect(),
             near_misses: r

@@ -15,6 +15,9 @@ pub enum Status {
     Error,
     /// Not run: a prerequisite failed, the run was stopped, or the test was filtered out.
     Skipped,
+    /// An expectation whose spans could still arrive when its step ended (another expectation
+    /// failed for good first); expectations only.
+    Undecided,
 }
 
 /// A place in a `.tbt` file.
@@ -53,7 +56,7 @@ pub struct ExpectationReport {
     pub source: String,
     /// Where it is written.
     pub location: Location,
-    /// Passed or failed.
+    /// Passed, failed or undecided.
     pub status: Status,
     /// What happened, in one line.
     pub message: String,
@@ -274,8 +277,9 @@ impl Status {
         let rank = |s: Status| match s {
             Status::Passed => 0,
             Status::Skipped => 1,
-            Status::Failed => 2,
-            Status::Error => 3,
+            Status::Undecided => 2,
+            Status::Failed => 3,
+            Status::Error => 4,
         };
         if rank(other) > rank(self) {
             other

@@ -823,3 +823,58 @@ async fn a_failure_on_tbts_own_span_waits_for_the_systems_spans() {
     assert!(failed_on[0].contains("(tbt,"), "{failed_on:?}");
     let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }
+
+/// Rule 2 (issue 27): when one expectation fails for good (`expect no` matched the N+1's
+/// queries), the step ends; another that fails only because its spans have not arrived (nothing
+/// of `payments` yet) is reported as undecided, with what the trace still lacked — not as
+/// "the selector matched no spans".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_failure_leaves_the_others_undecided_with_the_reason() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let batches = Export::HttpBatched(Duration::from_millis(300));
+    let (base, provider) =
+        start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
+    let suite = format!(
+        "test fetch {{\n  trigger http GET \"{base}/orders/7\"\n  expect no span[name == \"SELECT orders\"]\n  expect span[service == \"payments\"]\n}}\n"
+    );
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let result = run_suite("undecided.tbt", suite.into_bytes(), store, opts).await;
+    let test = &result.tests[0];
+    assert_eq!(test.status, Status::Failed, "{test:#?}");
+    assert_eq!(result.summary.failed, 1, "{:?}", result.summary);
+    let step = &test.steps[0];
+    assert!(
+        matches!(step.stop, Some(tbt::run::completion::Stop::Decided)),
+        "the `expect no` decided the step: {:?}",
+        step.stop
+    );
+    let [absence, payments] = &step.expectations[..] else {
+        panic!("two expectations: {step:#?}");
+    };
+    assert_eq!(absence.status, Status::Failed, "{absence:#?}");
+    assert_eq!(absence.selected, 2, "{absence:#?}");
+    assert_eq!(payments.status, Status::Undecided, "{payments:#?}");
+    assert!(
+        payments
+            .message
+            .starts_with("undecided: the trace was incomplete when the step ended"),
+        "{}",
+        payments.message
+    );
+    assert!(
+        payments.message.contains("still to come: ")
+            && payments
+                .message
+                .contains("so far the selector matched no spans"),
+        "says what was missing and what it saw: {}",
+        payments.message
+    );
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
