@@ -569,7 +569,7 @@ impl<'a, 'e> BlockRun<'a, 'e> {
                                 "`any` held for none of {}",
                                 plural(group.len(), "span")
                             ));
-                            for &i in group.iter().take(MAX_PASSED_CHECKS) {
+                            for &i in group.iter().take(MAX_FAILED_CHECKS) {
                                 let e = genv.at(i);
                                 self.checks.push(Check {
                                     span: Some(SpanRef::new(t, i)),
@@ -579,7 +579,7 @@ impl<'a, 'e> BlockRun<'a, 'e> {
                                     message: node.test(&e).err().map(|e| e.to_string()),
                                 });
                             }
-                            self.omitted += group.len().saturating_sub(MAX_PASSED_CHECKS);
+                            self.omitted += group.len().saturating_sub(MAX_FAILED_CHECKS);
                         }
                     }
                 }

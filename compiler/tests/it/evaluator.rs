@@ -1115,3 +1115,25 @@ fn incremental_extend_changes_the_outcome() {
     assert_eq!(t.len(), 9);
     assert!(run_with(&t, &[e], None, &TestScope::default(), false).passed());
 }
+
+/// A failing `any` lists its failing checks up to the limit for failures (100), as
+/// `docs/reports.md` promises, not the sample kept of passing ones (10): 24 spans, 24 checks.
+#[test]
+fn a_failing_any_lists_every_failing_span_up_to_the_failure_limit() {
+    let spans: Vec<S> = (1..=24)
+        .map(|i| s(i, 0, "SELECT orders", "orders", i, i + 1))
+        .collect();
+    let t = trace(&spans);
+    let r = one(
+        &t,
+        expect_sel(
+            named("SELECT orders"),
+            Some(vec![any(eq(p("db.system"), st("postgresql")))]),
+        ),
+    );
+    assert!(!r.passed, "{}", r.message);
+    assert_eq!(r.selected, 24);
+    let failing = r.checks.iter().filter(|c| !c.passed).count();
+    assert_eq!(failing, 24, "{:#?}", r.checks);
+    assert_eq!(r.omitted_checks, 0);
+}

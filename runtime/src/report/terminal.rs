@@ -156,6 +156,9 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
                     "        {label}: {:?}, trace {trace}, {} spans, {} ms{stop}\n",
                     s.status, s.spans, s.duration_ms
                 ));
+                if let Some(w) = &s.waited {
+                    out.push_str(&format!("          waited long: {w}\n"));
+                }
                 for e in &s.expectations {
                     let mark = match e.status {
                         Status::Passed => "✓",
@@ -183,5 +186,18 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
         "\n{} passed, {} failed, {} errors, {} skipped in {} ms\n",
         s.passed, s.failed, s.errors, s.skipped, result.duration_ms
     ));
+    if s.waited_long > 0 {
+        out.push_str(&format!(
+            "{} passing step{} waited for {} trace longer than 1.5 × the slowest export delay seen{}\n",
+            s.waited_long,
+            if s.waited_long == 1 { "" } else { "s" },
+            if s.waited_long == 1 { "its" } else { "their" },
+            if verbose {
+                " (see `waited long` above)"
+            } else {
+                ": `-v` or the JSON report's `waited` says why"
+            }
+        ));
+    }
     out
 }

@@ -156,6 +156,10 @@ struct StepState {
     /// When the step ended on a decided failure: what its trace still lacked, which makes its
     /// other failing expectations undecided.
     undecided: Option<String>,
+    /// When the last span of its trace arrived.
+    last_arrival: Option<Instant>,
+    /// Its quiet time (for what counts as waiting long).
+    settle: Duration,
 }
 
 struct Runner {
@@ -729,6 +733,8 @@ impl Runner {
             s.trace = Some(trace);
             s.stop = Some(stop);
             s.undecided = undecided;
+            s.last_arrival = followed.last_arrival;
+            s.settle = settle;
             if let Some(note) = &note {
                 s.reason = Some(note.clone());
             }
@@ -857,6 +863,11 @@ impl Runner {
             .steps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The slowest export delay seen in this run: the longest a step's spans took to arrive.
+        let slowest = states
+            .values()
+            .filter_map(|s| s.last_arrival?.checked_duration_since(s.started?))
+            .max();
         for (ti, t) in program.tests.iter().enumerate() {
             if !selected[ti] {
                 continue;
@@ -911,6 +922,10 @@ impl Runner {
                 if let Some(b) = state.finished {
                     test_end = Some(test_end.map_or(b, |t| t.max(b)));
                 }
+                let waited = (status == Status::Passed)
+                    .then(|| waited_long(&state, slowest))
+                    .flatten();
+                summary.waited_long += usize::from(waited.is_some());
                 let reason = state.reason.or(reason).filter(|_| status != Status::Passed);
                 let response_spans: Vec<_> = self
                     .step_plan(ti, si)
@@ -947,6 +962,7 @@ impl Runner {
                     expectations,
                     response,
                     duration_ms: ms,
+                    waited,
                     trigger_span,
                 });
                 test_status = test_status.worst(status);
@@ -1077,4 +1093,39 @@ impl Runner {
             },
         }
     }
+}
+
+/// Why a passing step waited long for its trace, when it did: it ended at its timeout, or its
+/// verdict came more than 1.5 × the run's `slowest` export delay plus its `settle` after its
+/// trigger.
+fn waited_long(state: &StepState, slowest: Option<Duration>) -> Option<String> {
+    let (stop, started, finished) = (state.stop.as_ref()?, state.started?, state.finished?);
+    let took = finished.saturating_duration_since(started);
+    let ms = |d: Duration| tbt_compiler::value::format_duration(d.as_millis() as u64 * 1_000_000);
+    let after_last = state
+        .last_arrival
+        .and_then(|l| finished.checked_duration_since(l))
+        .map_or(String::new(), |d| {
+            format!(", {} after its last span", ms(d))
+        });
+    let why = match stop {
+        completion::Stop::Timeout { waiting_for } => {
+            format!("it ended at its timeout, still waiting for {waiting_for}")
+        }
+        completion::Stop::Settled {
+            waited_for: Some(service),
+            cadence_ms: Some(c),
+            estimated,
+            ..
+        } if slowest.is_some_and(|s| took > s * 3 / 2 + state.settle) => format!(
+            "quiet until `{service}`'s next export (every ~{c}ms, {}), in case it ended more spans of this trace",
+            estimated.as_deref().unwrap_or("estimated")
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "decided {} after its trigger{after_last}; the slowest export seen in this run took {}: {why}",
+        ms(took),
+        slowest.map_or("-".to_string(), ms)
+    ))
 }

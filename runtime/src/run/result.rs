@@ -116,6 +116,10 @@ pub struct StepResult {
     pub response: Option<ResponseExcerpt>,
     /// Milliseconds from trigger to verdict.
     pub duration_ms: u64,
+    /// For a passing step that waited long (see [`Summary::waited_long`]): how long, and what
+    /// for (which service's next export, its period and how it was estimated; or the timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited: Option<String>,
     /// The trigger statement, for rendering errors.
     #[serde(skip)]
     pub trigger_span: tbt_compiler::Span,
@@ -253,6 +257,10 @@ pub struct Summary {
     pub errors: usize,
     /// Tests skipped.
     pub skipped: usize,
+    /// Passing steps that waited longer for their trace than its evidence needed: they ended at
+    /// their timeout, or came more than 1.5 × the run's slowest export delay (plus `settle`)
+    /// after their trigger. Each says why in [`StepResult::waited`].
+    pub waited_long: usize,
 }
 
 impl RunResult {

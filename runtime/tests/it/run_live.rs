@@ -878,3 +878,51 @@ async fn an_early_failure_leaves_the_others_undecided_with_the_reason() {
     );
     let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }
+
+/// Point 3 of issue 27: a passing step that waited long for its trace says so. Against an SDK
+/// that batches every 300 ms, `fast` (a bare `expect`, which no later span can break) is
+/// decided `settle` after its spans; `slow` (a `count`, which a later span could break) waits
+/// for the service's next export after the answer's tail — far more than 1.5 × the slowest
+/// export delay of the run — and the summary counts it, naming the service and how its period
+/// was estimated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_step_that_waited_long_says_what_for() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let batches = Export::HttpBatched(Duration::from_millis(300));
+    let (base, provider) =
+        start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
+    let suite = format!(
+        "test fast {{\n  trigger http GET \"{base}/orders/1\"\n  expect span[name == \"SELECT orders\"]\n}}\n\ntest slow {{\n  trigger http GET \"{base}/orders/2\"\n  expect span[name == \"SELECT orders\"] {{\n    count == 2\n  }}\n}}\n"
+    );
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let result = run_suite("waited.tbt", suite.into_bytes(), store, opts).await;
+    assert_eq!(result.summary.passed, 2, "{:#?}", result.tests);
+    assert_eq!(result.summary.waited_long, 1, "{:#?}", result.tests);
+    let fast = &result.tests[0].steps[0];
+    assert_eq!(fast.waited, None, "{fast:#?}");
+    let slow = &result.tests[1].steps[0];
+    let waited = slow
+        .waited
+        .as_deref()
+        .unwrap_or_else(|| panic!("{slow:#?}"));
+    assert!(
+        waited.contains("quiet until `orders`'s next export (every ~")
+            && waited.contains("guessed from its first batch"),
+        "{waited}"
+    );
+    let text = tbt::report::terminal::lines(&result, &tbt::report::Redactor::default(), false);
+    assert!(
+        text.ends_with(
+            "1 passing step waited for its trace longer than 1.5 × the slowest export delay seen: `-v` or the JSON report's `waited` says why\n"
+        ),
+        "{text}"
+    );
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
