@@ -11,8 +11,10 @@
 //!    system's spans are in (rule 1), a failure more spans cannot repair (`expect no` matched, a bound exceeded, a predicate failed on a span of a
 //!    growing selection) ends the step after `settle` of quiet (so the report lists the whole
 //!    burst of offending spans), without waiting for completeness or exporters. A failure more spans could repair (nothing
-//!    matched yet, `count >= n` short) keeps the step waiting until its timeout. The step passes
-//!    once the trace is complete, quiet, and every expectation holds.
+//!    matched yet, `count >= n` short) keeps the step waiting until its timeout; when another
+//!    failure ended the step first, such an expectation is undecided, with what the trace still
+//!    lacked ([`StepJudge::still_missing`]). The step passes once the trace is complete, quiet,
+//!    and every expectation holds.
 //! 3. **Quiet long enough for the exporters seen.** Quiet means `settle` since the last arrival.
 //!    When a passing expectation could still be broken by a later span (anything but `expect SEL`
 //!    without a block), quiet also covers, for each service in the trace, one export period plus a
@@ -21,8 +23,9 @@
 //!    it was cut after the system's spans of that much time had ended, so the next batch could
 //!    only add work that outlived the answer by more than [`TAIL`]. An HTTP/RPC client span of
 //!    the system without a child extends quiet to the slowest exporter known (its peer may yet
-//!    send). Export periods come from the receiver's exporter log this run, else from the
-//!    history.
+//!    send). Export periods: measured by the receiver's exporter log this run, else remembered
+//!    for the suite ([`History`]), else guessed from the service's one batch
+//!    ([`crate::store::exporters`]).
 
 use super::source::{Decision, Judge, Observation};
 use crate::store::exporters::Cadence;
@@ -36,19 +39,17 @@ use tbt_compiler::trace::{SpanKind, Trace};
 /// The file, under `.tbt/`, that remembers exporters and step shapes between runs.
 pub const FILE: &str = "completion.json";
 
-/// The wait for a service's next batch: its export period plus a twentieth of it (at least
-/// 50 ms), for the jitter of its timer, its export call and the transport. Timers run late by
-/// milliseconds; a twentieth of SDKs' default 5 s is 250 ms.
+/// The wait for a service's next batch: its export period plus a tenth of it, at least 50 ms
+/// and at most 250 ms, for the jitter of its timer, its export call and the transport (which do
+/// not grow with the period).
 pub fn window(cadence: Duration) -> Duration {
-    cadence + (cadence / 20).max(Duration::from_millis(50))
+    cadence + (cadence / 10).clamp(Duration::from_millis(50), Duration::from_millis(250))
 }
 
 /// How long after answering the trigger a system may still end spans of its trace (background
 /// work, a queue consumer) and be waited for without a `settle`: a service's batch that arrived
 /// this long after the answer already holds them, so its next export period is not waited for.
-/// Otherwise its spans that end by `answer + TAIL` are in its next batch, which comes at most a
-/// period after they end (a Node processor starts its timer at a span's end, a Python one runs
-/// it continuously): the wait lasts until `answer + TAIL + window(period)`.
+/// Otherwise its next batch is: `window(period)` after the last one.
 pub const TAIL: Duration = Duration::from_millis(500);
 
 /// True for tbt's own trigger spans (resource and scope `tbt`).
@@ -387,15 +388,12 @@ impl StepJudge<'_> {
         let mut waited_for: Option<(String, Cadence)> = None;
         if !lasting {
             for (service, s) in &self.services {
-                let from = match self.answered {
+                if self.answered.is_some_and(|a| s.last >= a + TAIL) {
                     // This batch was cut after TAIL of the system's work had ended.
-                    Some(a) if s.last >= a + TAIL => continue,
-                    // Its spans ending by then come with the next batch after they end.
-                    Some(a) => a + TAIL,
-                    None => s.last,
-                };
+                    continue;
+                }
                 if let Some(c) = (self.cadence)(service) {
-                    let at = from + window(c.period);
+                    let at = s.last + window(c.period);
                     if at > quiet_until {
                         quiet_until = at;
                         waited_for = Some((service.to_string(), c));
@@ -575,10 +573,10 @@ mod tests {
         );
         assert_eq!(j.observe(settled, &at(&t, batch)), Decision::Done);
         // Its batch came 300 ms after the answer: work ending up to TAIL after the answer may be
-        // in the next one, which comes at most a period after that work ends.
+        // in the next one.
         let batch = answered + Duration::from_millis(300);
         let mut j = judge(PASS, &[], five).answered_at(answered);
-        let until = answered + TAIL + window(Duration::from_secs(5));
+        let until = batch + window(Duration::from_secs(5));
         assert_eq!(
             j.observe(batch, &at(&t, batch)),
             Decision::Wait(Some(until))
