@@ -9,6 +9,7 @@ pub mod config;
 pub mod files;
 pub mod output;
 pub mod receiver;
+pub mod redact;
 pub mod remote;
 pub mod report;
 pub mod run;

@@ -72,6 +72,19 @@ pub fn emit(
     }
 }
 
+/// Diagnostics rendered like a compiler, as `emit` would print them on stderr (coloured as
+/// `color` says for stderr), into a string — for `tbt run`, whose output passes through its
+/// redactor before it is written.
+pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: Color) -> String {
+    use tbt_compiler::codespan_term::termcolor::Buffer;
+    let mut buf = match color.choice() {
+        ColorChoice::Never => Buffer::no_color(),
+        _ => Buffer::ansi(),
+    };
+    let _ = render::render_to(&mut buf, sources, diags);
+    String::from_utf8_lossy(buf.as_slice()).into_owned()
+}
+
 /// Prints a one-line error about the command itself (not about a `.tbt` file).
 pub fn usage_error(msg: &str, color: Color) {
     let mut stream = StandardStream::stderr(color.choice());

@@ -57,6 +57,22 @@ pub enum RemoteSpec {
 }
 
 impl RemoteSpec {
+    /// The password of the backend's URL (`https://user:password@…`), as written and decoded:
+    /// a secret for the run's [`crate::redact::Redactor`].
+    pub fn secrets(&self) -> Vec<String> {
+        let url = match self {
+            RemoteSpec::Jaeger { url, .. } | RemoteSpec::Tempo { url } => url,
+        };
+        let Some(password) = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        else {
+            return Vec::new();
+        };
+        let decoded = percent_decode(&password);
+        vec![password, decoded]
+    }
+
     /// Builds the source, with the headers of [`HEADERS_ENV`] followed by `extra`.
     pub fn into_source(self, extra: Vec<(String, String)>) -> Result<Arc<dyn TraceSource>, String> {
         let mut headers = headers_from_env()?;
@@ -489,6 +505,31 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
         msg.push_str(&cause);
     }
     msg
+}
+
+/// `%XX` sequences decoded (invalid ones kept as written); the bytes read as UTF-8, lossily.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -1,17 +1,12 @@
 //! The terminal report: one line per test, failures rendered like compiler diagnostics at the
 //! failing expectation (actual values, near misses, trace id), then a summary.
 
-use super::Redactor;
 use crate::run::result::{RunResult, Status};
 use tbt_compiler::SourceMap;
 use tbt_compiler::diagnostic::{Code, Diagnostic};
 
 /// Diagnostics for every failed expectation and every step that errored.
-pub fn failure_diagnostics(
-    result: &RunResult,
-    sources: &SourceMap,
-    redactor: &Redactor,
-) -> Vec<Diagnostic> {
+pub fn failure_diagnostics(result: &RunResult, sources: &SourceMap) -> Vec<Diagnostic> {
     let _ = sources;
     let mut out = Vec::new();
     for t in &result.tests {
@@ -25,12 +20,12 @@ pub fn failure_diagnostics(
                 let mut d = Diagnostic::new(
                     code,
                     e.span,
-                    redactor.redact(&format!(
+                    format!(
                         "expectation {what} in `{}`",
                         step_label(&t.name, s.name.as_deref())
-                    )),
+                    ),
                 )
-                .with_label(redactor.redact(&e.message));
+                .with_label(e.message.clone());
                 for c in e.checks.iter().filter(|c| !c.passed).take(5) {
                     let on = c
                         .span
@@ -44,9 +39,7 @@ pub fn failure_diagnostics(
                         .message
                         .as_deref()
                         .map_or(String::new(), |m| format!(" ({m})"));
-                    d = d.with_note(
-                        redactor.redact(&format!("`{}` failed{on}{actual}{more}", c.predicate)),
-                    );
+                    d = d.with_note(format!("`{}` failed{on}{actual}{more}", c.predicate));
                 }
                 let failing = e.checks.iter().filter(|c| !c.passed).count();
                 if failing > 5 {
@@ -65,12 +58,12 @@ pub fn failure_diagnostics(
                             None => format!("`{}`", c.predicate),
                         })
                         .collect();
-                    d = d.with_note(redactor.redact(&format!(
+                    d = d.with_note(format!(
                         "group {} ({} spans): {} failed",
                         g.key,
                         g.spans,
                         failed.join(", ")
-                    )));
+                    ));
                 }
                 for m in e.near_misses.iter().take(5) {
                     let on = m.span.as_deref().unwrap_or("a span");
@@ -78,20 +71,20 @@ pub fn failure_diagnostics(
                         .actual
                         .as_deref()
                         .map_or(String::new(), |a| format!(", actual {a}"));
-                    d = d.with_note(redactor.redact(&format!(
+                    d = d.with_note(format!(
                         "near miss: {on} fails only `{}`{actual}",
                         m.predicate
-                    )));
+                    ));
                 }
                 // A failed response expectation: what the trigger answered.
                 if let Some(r) = s.response.as_ref().filter(|_| e.of_response) {
-                    d = d.with_note(redactor.redact(&format!("response: {}", r.describe())));
+                    d = d.with_note(format!("response: {}", r.describe()));
                 }
                 // What arrived by the timeout adds to what the expectation says.
                 if let Some(r) = s.reason.as_ref().filter(|_| {
                     matches!(s.stop, Some(crate::run::completion::Stop::Timeout { .. }))
                 }) {
-                    d = d.with_note(redactor.redact(r));
+                    d = d.with_note(r.clone());
                 }
                 if let Some(tr) = &trace {
                     d = d.with_note(tr.clone());
@@ -107,12 +100,9 @@ pub fn failure_diagnostics(
                 let mut d = Diagnostic::new(
                     Code::StepError,
                     span,
-                    redactor.redact(&format!(
-                        "`{}` could not run",
-                        step_label(&t.name, s.name.as_deref())
-                    )),
+                    format!("`{}` could not run", step_label(&t.name, s.name.as_deref())),
                 )
-                .with_label(redactor.redact(reason));
+                .with_label(reason.clone());
                 if let Some(tr) = &trace {
                     d = d.with_note(tr.clone());
                 }
@@ -132,7 +122,7 @@ fn step_label(test: &str, step: Option<&str>) -> String {
 
 /// One line per test and the summary, as plain text; `verbose` adds each step's trace id and
 /// each expectation's outcome.
-pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
+pub fn lines(result: &RunResult, verbose: bool) -> String {
     let mut out = String::new();
     for t in &result.tests {
         let mark = match t.status {
@@ -165,19 +155,19 @@ pub fn lines(result: &RunResult, redactor: &Redactor, verbose: bool) -> String {
                         Status::Undecided => "?",
                         _ => "✗",
                     };
-                    out.push_str(&redactor.redact(&format!(
+                    out.push_str(&format!(
                         "          {mark} {}:{} {} — {}\n",
                         e.location.line, e.location.column, e.source, e.message
-                    )));
+                    ));
                 }
             }
             if s.status == Status::Skipped
                 && let Some(r) = &s.reason
             {
-                out.push_str(&redactor.redact(&format!(
+                out.push_str(&format!(
                     "        {}: {r}\n",
                     step_label(&t.name, s.name.as_deref())
-                )));
+                ));
             }
         }
     }

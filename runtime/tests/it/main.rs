@@ -18,6 +18,7 @@ mod run_file;
 mod run_live;
 mod scheduler;
 mod scrub;
+mod secrets;
 mod services;
 mod support;
 mod triggers;

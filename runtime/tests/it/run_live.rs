@@ -917,7 +917,7 @@ async fn a_passing_step_that_waited_long_says_what_for() {
             && waited.contains("guessed from its first batch"),
         "{waited}"
     );
-    let text = tbt::report::terminal::lines(&result, &tbt::report::Redactor::default(), false);
+    let text = tbt::report::terminal::lines(&result, false);
     assert!(
         text.ends_with(
             "1 passing step waited for its trace longer than 1.5 × the slowest export delay seen: `-v` or the JSON report's `waited` says why\n"

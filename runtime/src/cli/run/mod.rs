@@ -9,7 +9,8 @@ mod progress;
 use super::Status;
 use crate::output::{self, Color, DiagFormat};
 use crate::receiver::{Receiver, ReceiverConfig, RunningReceiver};
-use crate::report::{self, Redactor};
+use crate::redact::Redactor;
+use crate::report;
 use crate::run::result::RunResult;
 use crate::run::source::{EmbeddedSource, FileSource, TraceSource};
 use crate::run::{self, RunOptions};
@@ -206,10 +207,13 @@ enum Stop {
 /// [`Suite::prepare`] (variables, secrets, services), [`execute`] (trace source, services, the
 /// plan), then [`report`].
 pub fn run(args: Args, color: Color) -> Status {
+    // Before the suite is compiled only the environment's secrets are known; after, all of them.
+    let mut redactor = Redactor::for_run(Vec::new(), None, Vec::new());
     let outcome = Options::resolve(&args)
         .and_then(|options| compile(&args, color, options))
         .and_then(|(c, options)| Suite::prepare(c, options))
         .and_then(|mut suite| {
+            redactor = suite.redactor.clone();
             let (result, notes) = execute(&args, &mut suite)?;
             report(&args, color, &suite, &result, &notes)
         });
@@ -220,7 +224,7 @@ pub fn run(args: Args, color: Color) -> Status {
             Status::Usage
         }
         Err(Stop::Infra(message)) => {
-            output::usage_error(&message, color);
+            output::usage_error(&redactor.redact(&message), color);
             Status::Infra
         }
         Err(Stop::Said(status)) => status,
@@ -319,15 +323,17 @@ impl Suite {
         let otlp_token = std::env::var("TBT_OTLP_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
-        let redactor = Redactor::new(
-            scopes
-                .secrets()
-                .into_iter()
-                .chain(otlp_token.iter().cloned())
-                .collect(),
+        let redactor = Redactor::for_run(
+            scopes.secrets(),
+            otlp_token.as_deref(),
+            options
+                .settings
+                .backend
+                .iter()
+                .flat_map(crate::remote::RemoteSpec::secrets),
         );
-        let mut services = crate::run::spec::services(c, scopes, &run::RunHost)
-            .map_err(|e| Stop::Infra(redactor.redact(&e)))?;
+        let mut services =
+            crate::run::spec::services(c, scopes, &run::RunHost).map_err(Stop::Infra)?;
         if let Some(t) = &otlp_token {
             for spec in &mut services {
                 if !spec
@@ -475,7 +481,8 @@ async fn trace_source(
 }
 
 /// Writes `.tbt/last-run.json`, prints the services' notes, the failures and the summary, writes
-/// the `--report` files; the status is the run's.
+/// the `--report` files; the status is the run's. Every byte of it passes through the suite's
+/// redactor here, at the sinks.
 fn report(
     args: &Args,
     color: Color,
@@ -485,37 +492,36 @@ fn report(
 ) -> Result<Status, Stop> {
     let redactor = &suite.redactor;
     if let Some(seen) = &result.last_run
-        && let Err(e) = run::last_run::write(std::path::Path::new("."), seen, &|s| {
-            redactor.redact(s) == s
-        })
+        && let Err(e) =
+            run::last_run::write(std::path::Path::new("."), seen, &|s| redactor.is_clean(s))
     {
         eprintln!("warning: could not write .tbt/last-run.json: {e}");
     }
+    let mut err = String::new();
     for n in notes {
-        eprintln!("{}", redactor.redact(n));
+        err.push_str(n);
+        err.push('\n');
     }
-    let diags = report::terminal::failure_diagnostics(result, &suite.c.sources, redactor);
-    let _ = output::emit(&suite.c.sources, &diags, DiagFormat::Human, color);
-    let text = report::terminal::lines(result, redactor, args.verbose);
-    let mut err = std::io::stderr().lock();
+    let diags = report::terminal::failure_diagnostics(result, &suite.c.sources);
+    err.push_str(&output::render_human(&suite.c.sources, &diags, color));
+    let text = report::terminal::lines(result, args.verbose);
     if args.quiet {
-        let _ = write!(
-            err,
-            "{}",
-            text.lines()
-                .last()
-                .map(|l| format!("{l}\n"))
-                .unwrap_or_default()
-        );
+        if let Some(l) = text.lines().last() {
+            err.push_str(l);
+            err.push('\n');
+        }
     } else {
-        let _ = write!(err, "{text}");
+        err.push_str(&text);
     }
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(redactor.redact(&err).as_bytes());
     for (kind, path) in &suite.options.reports {
         let body = match kind.as_str() {
-            "junit" => report::junit::render(result, redactor),
-            _ => report::json::render(result, redactor),
+            "junit" => report::junit::render(result),
+            _ => report::json::render(result),
         };
-        std::fs::write(path, body).map_err(|e| {
+        std::fs::write(path, redactor.redact(&body).as_bytes()).map_err(|e| {
             Stop::Infra(format!(
                 "cannot write the {kind} report to `{}`: {e}",
                 path.display()
