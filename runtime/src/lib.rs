@@ -15,6 +15,7 @@ pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod service;
+pub mod stop;
 pub mod store;
 pub mod tls;
 pub mod trigger;

@@ -485,6 +485,8 @@ struct Running {
     stop_within: Duration,
     /// The process group (the child leads it, so its id is the child's pid).
     group: Option<Pid>,
+    /// Known to [`crate::stop`] while it runs, so a second signal kills it too.
+    _registered: Option<crate::stop::Registered>,
     log: SharedLog,
     /// `Some` once the service's own process ended.
     exit: watch::Receiver<Option<Exit>>,
@@ -634,6 +636,7 @@ impl Supervisor {
             name: spec.name.clone(),
             stop_within: spec.stop_within,
             group,
+            _registered: group.map(crate::stop::Registered::new),
             log,
             exit: exit_rx,
             readers,

@@ -53,6 +53,8 @@ pub enum Status {
     Infra = 3,
     /// Stopped by Ctrl-C (128 + SIGINT).
     Interrupted = 130,
+    /// Stopped by SIGTERM (128 + SIGTERM).
+    Terminated = 143,
 }
 
 /// Runs the CLI and returns the process exit code.

@@ -22,11 +22,14 @@ use tokio::process::Command;
 /// Kills the program's whole process group when dropped, unless the program finished.
 struct GroupKiller {
     group: Option<Pid>,
+    /// Known to [`crate::stop`] while it runs, so a second signal kills it too.
+    registered: Option<crate::stop::Registered>,
 }
 
 impl GroupKiller {
     fn disarm(&mut self) {
         self.group = None;
+        self.registered = None;
     }
 }
 
@@ -120,12 +123,14 @@ pub(super) async fn fire(
     let started = SystemTime::now();
     let clock = Instant::now();
     let mut child = command.spawn().map_err(|e| spawn_error(spec, &e))?;
+    // With process_group(0) the child leads a group whose id is its pid.
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(Pid::from_raw);
     let mut killer = GroupKiller {
-        // With process_group(0) the child leads a group whose id is its pid.
-        group: child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(Pid::from_raw),
+        group,
+        registered: group.map(crate::stop::Registered::new),
     };
     let stdin = child.stdin.take();
     let input = spec.stdin.clone().unwrap_or_default();

@@ -20,6 +20,7 @@ mod scheduler;
 mod scrub;
 mod secrets;
 mod services;
+mod signals;
 mod support;
 mod triggers;
 

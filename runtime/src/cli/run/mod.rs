@@ -225,7 +225,11 @@ pub fn run(args: Args, color: Color) -> Status {
         }
         Err(Stop::Infra(message)) => {
             output::usage_error(&redactor.redact(&message), color);
-            Status::Infra
+            match crate::stop::signalled() {
+                Some(crate::stop::SIGTERM) => Status::Terminated,
+                Some(_) => Status::Interrupted,
+                None => Status::Infra,
+            }
         }
         Err(Stop::Said(status)) => status,
     }
@@ -385,6 +389,18 @@ fn execute(args: &Args, suite: &mut Suite) -> Result<(RunResult, Vec<String>), S
         .map_err(|e| Stop::Infra(format!("cannot start the runtime: {e}")))?;
     let (c, scopes) = (suite.c, suite.scopes);
     let outcome = runtime.block_on(async {
+        // SIGINT / SIGTERM: the first cancels the run (reported, services stopped), the second
+        // kills what tbt started and exits at once (`crate::stop`).
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let quiet = args.quiet;
+        tokio::spawn(crate::stop::watch_signals(tx, move |signal| {
+            if !quiet {
+                eprintln!(
+                    "stopping ({}): reporting what finished; send it again to stop at once",
+                    if signal == crate::stop::SIGTERM { "SIGTERM" } else { "SIGINT" }
+                );
+            }
+        }));
         let (source, receiver) = trace_source(args, settings, &suite.otlp_token, &services).await?;
         // Services of the suite, told where to send their spans.
         let otel = match &receiver {
@@ -394,22 +410,22 @@ fn execute(args: &Args, suite: &mut Suite) -> Result<(RunResult, Vec<String>), S
         let supervisor = if services.is_empty() {
             None
         } else {
-            match crate::service::Supervisor::start(services, otel).await {
+            let mut cancelled = rx.clone();
+            // A signal during start-up drops the starting services: their groups are killed.
+            let started = tokio::select! {
+                s = crate::service::Supervisor::start(services, otel) => s.map_err(|e| e.to_string()),
+                _ = cancelled.wait_for(|c| *c) => Err("stopped by a signal while the services started".to_owned()),
+            };
+            match started {
                 Ok(s) => Some(s),
                 Err(e) => {
                     if let Some(r) = receiver {
                         let _ = r.shutdown().await;
                     }
-                    return Err(e.to_string());
+                    return Err(e);
                 }
             }
         };
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = tx.send(true);
-            }
-        });
         let result = run::execute(c, scopes, source, opts, rx).await;
         let mut notes = Vec::new();
         if let Some(sup) = supervisor {
@@ -531,6 +547,7 @@ fn report(
     Ok(match result.exit_code() {
         0 => Status::Ok,
         1 => Status::Failed,
+        130 if crate::stop::signalled() == Some(crate::stop::SIGTERM) => Status::Terminated,
         130 => Status::Interrupted,
         _ => Status::Infra,
     })
