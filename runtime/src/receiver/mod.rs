@@ -16,6 +16,7 @@ pub mod http;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -266,6 +267,9 @@ struct Server {
     task: JoinHandle<Result<(), String>>,
 }
 
+/// How long [`RunningReceiver::shutdown`] lets in-flight requests finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// A started receiver. Dropping it stops the listeners too; [`RunningReceiver::shutdown`] also
 /// waits for in-flight requests to finish.
 pub struct RunningReceiver {
@@ -312,8 +316,10 @@ impl RunningReceiver {
         &self.store
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and waits for the servers to
-    /// end. Reports the first server that had failed.
+    /// Stops accepting connections, lets in-flight requests finish for at most
+    /// [`SHUTDOWN_GRACE`], then closes every connection left — a client that holds one open (a
+    /// stuck exporter, a half-sent request, a port probe) does not keep the run alive. Reports
+    /// the first server that had failed.
     pub async fn shutdown(mut self) -> Result<(), ReceiverError> {
         let servers = std::mem::take(&mut self.servers);
         let mut waiting = Vec::new();
@@ -321,9 +327,18 @@ impl RunningReceiver {
             let _ = server.stop.send(());
             waiting.push((server.protocol, server.task));
         }
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         let mut first_error = None;
-        for (protocol, task) in waiting {
-            let outcome = match task.await {
+        for (protocol, mut task) in waiting {
+            let joined = match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    // Graceful shutdown waits for every connection: end them instead.
+                    task.abort();
+                    continue;
+                }
+            };
+            let outcome = match joined {
                 Ok(Ok(())) => continue,
                 Ok(Err(message)) => message,
                 Err(join_error) => join_error.to_string(),

@@ -4,7 +4,8 @@
 //! finished (the JSON report and `.tbt/last-run.json` are written, the unfinished test as
 //! interrupted), stops the service's whole process group (SIGTERM, then SIGKILL after its
 //! `stop within`) and the trigger's, and exits with 128 + the signal; a second signal exits at
-//! once, killing every group first. The processes are found by the pid files they write.
+//! once, killing every group first. The processes are found by the pid files they write. And a
+//! run ends after its verdict whatever clients of its receiver hold open.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,7 +131,7 @@ fn finish(tbt: Child, within: Duration) -> (Option<i32>, String, Duration) {
             if let Some(p) = Pid::from_raw(pid as i32) {
                 let _ = kill_process(p, Signal::KILL);
             }
-            panic!("tbt did not exit within {within:?} of the signal");
+            panic!("tbt did not exit within {within:?}");
         }
     };
     (
@@ -234,4 +235,61 @@ fn a_second_signal_stops_at_once_and_still_leaves_nothing() {
         "it waited for the grace: {took:?}"
     );
     assert_all_gone(&pids, &output);
+}
+
+/// The run ends while clients hold connections to its receiver (issue 28): a half-sent HTTP/1
+/// request on the OTLP/HTTP port and an idle TCP connection on the gRPC port (a stuck exporter,
+/// a port probe) do not keep `tbt run` alive after its verdict — in CI that would be a hung job.
+#[test]
+fn the_run_ends_while_clients_hold_connections_to_the_receiver() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (grpc, http) = (crate::support::free_port(), crate::support::free_port());
+    // The step waits for the test's `go` file: the connections are held before the run ends.
+    std::fs::write(
+        dir.path().join("held.tbt"),
+        "test held {\n  trigger exec \"sh\" [\"-c\", \"while [ ! -f go ]; do sleep 0.02; done\"] {\n    timeout 30s\n  }\n  expect response {\n    exit_code == 0\n  }\n}\n",
+    )
+    .expect("write");
+    use std::os::unix::process::CommandExt;
+    let tbt = Command::new(env!("CARGO_BIN_EXE_tbt"))
+        .args(["--color", "never", "run", "held.tbt"])
+        .args(["--otlp-grpc", &format!("127.0.0.1:{grpc}")])
+        .args(["--otlp-http", &format!("127.0.0.1:{http}")])
+        .current_dir(dir.path())
+        .env_remove("TBT_OTLP_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("tbt starts");
+    let connect = |port: u16| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the receiver never listened on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut half = connect(http);
+    half.write_all(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\nonly part of it",
+    )
+    .expect("a half-sent request");
+    let idle = connect(grpc);
+    std::fs::write(dir.path().join("go"), "").expect("go");
+    let (code, output, took) = finish(tbt, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the run waited for the clients: {took:?}\n{output}"
+    );
+    drop((half, idle));
 }
