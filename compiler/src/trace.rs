@@ -1008,18 +1008,21 @@ impl Trace {
                 .insert(name, std::mem::take(&mut service_lists[id]));
         }
         ix.parent = vec![NONE; n];
+        // Parent cycles (only possible with malformed ids) are broken before indexing, at the
+        // span of the cycle that comes first in report order, so the parents form a forest. A
+        // span that names itself as its parent is the shortest cycle: a root, not an orphan
+        // waiting for a parent that is already there.
+        let mut cycles = 0;
         for (i, s) in self.spans.iter().enumerate() {
             match s.parent_span_id {
                 None => {}
                 Some(p) => match self.ids.get(&p) {
-                    Some(&pi) if pi != NONE && pi as usize != i => ix.parent[i] = pi,
+                    Some(&pi) if pi as usize == i => cycles += 1,
+                    Some(&pi) if pi != NONE => ix.parent[i] = pi,
                     _ => ix.orphans.push(i as u32),
                 },
             }
         }
-        // Parent cycles (only possible with malformed ids) are broken before indexing, at the
-        // span of the cycle that comes first in report order, so the parents form a forest.
-        let mut cycles = 0;
         {
             let mut state = vec![0u8; n]; // 0 new, 1 on the current path, 2 done
             let mut path: Vec<u32> = Vec::new();

@@ -149,6 +149,9 @@ pub fn lines(result: &RunResult, verbose: bool) -> String {
                 if let Some(w) = &s.waited {
                     out.push_str(&format!("          waited long: {w}\n"));
                 }
+                for n in &s.trace_notes {
+                    out.push_str(&format!("          trace: {n}\n"));
+                }
                 for e in &s.expectations {
                     let mark = match e.status {
                         Status::Passed => "✓",

@@ -958,6 +958,11 @@ impl Runner {
                     trace_id: state.trace_id.map(|id| id.to_string()),
                     reason,
                     spans: state.trace.as_ref().map_or(0, |t| t.len()),
+                    trace_notes: state
+                        .trace
+                        .as_ref()
+                        .map(|t| t.notes().warnings.clone())
+                        .unwrap_or_default(),
                     stop: state.stop,
                     expectations,
                     response,

@@ -105,6 +105,10 @@ pub struct StepResult {
     pub reason: Option<String>,
     /// Spans seen in the trace.
     pub spans: usize,
+    /// What was wrong with the trace's shape and how it was read (a parent cycle broken, spans
+    /// with duplicate ids dropped, clocks that ran backwards).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace_notes: Vec<String>,
     /// Why the step stopped waiting for its trace (steps with trace expectations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<super::completion::Stop>,

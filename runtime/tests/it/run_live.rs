@@ -926,3 +926,118 @@ async fn a_passing_step_that_waited_long_says_what_for() {
     );
     let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
 }
+
+/// Parent cycles are a shape, not a wait (issue 28). A service answers, then exports over
+/// OTLP/HTTP (a real socket to the receiver), in the request's trace, its server span under
+/// tbt's and spans that buggy instrumentation writes: one naming itself as its parent, two
+/// naming each other. Every parent is there, so the step is judged at `settle`, not at its 20 s
+/// timeout, and the step's report notes the broken cycles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_cycles_are_judged_at_settle_and_noted() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as PKeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource as PResource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
+    use prost::Message;
+
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let otlp = format!(
+        "{}/v1/traces",
+        receiver.http_endpoint().expect("http endpoint")
+    );
+    let app = axum::Router::new().route(
+        "/loop",
+        axum::routing::get(move |headers: HeaderMap| {
+            let otlp = otlp.clone();
+            async move {
+                // traceparent: 00-<trace id>-<parent id>-01
+                let tp = headers
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let parts: Vec<&str> = tp.split('-').collect();
+                let hex = |s: &str| -> Vec<u8> {
+                    (0..s.len() / 2)
+                        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+                        .collect()
+                };
+                let (trace_id, tbt_span) = (hex(parts[1]), hex(parts[2]));
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                let span = |id: u8, parent: Vec<u8>, name: &str| PSpan {
+                    trace_id: trace_id.clone(),
+                    span_id: vec![0, 0, 0, 0, 0, 0, 0, id],
+                    parent_span_id: parent,
+                    name: name.into(),
+                    kind: 2,
+                    start_time_unix_nano: now - 1_000_000,
+                    end_time_unix_nano: now,
+                    ..Default::default()
+                };
+                let id = |n: u8| vec![0, 0, 0, 0, 0, 0, 0, n];
+                let request = ExportTraceServiceRequest {
+                    resource_spans: vec![ResourceSpans {
+                        resource: Some(PResource {
+                            attributes: vec![PKeyValue {
+                                key: "service.name".into(),
+                                value: Some(AnyValue {
+                                    value: Some(any_value::Value::StringValue("looper".into())),
+                                }),
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }),
+                        scope_spans: vec![ScopeSpans {
+                            spans: vec![
+                                span(1, tbt_span, "GET /loop"),
+                                span(2, id(2), "own parent"),
+                                span(3, id(4), "loop a"),
+                                span(4, id(3), "loop b"),
+                            ],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                };
+                let sent = reqwest::Client::new()
+                    .post(&otlp)
+                    .header("content-type", "application/x-protobuf")
+                    .body(request.encode_to_vec())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                format!("exported: {sent:?}")
+            }
+        }),
+    );
+    let addr = crate::support::serve(app).await;
+    let suite = format!(
+        "test loops {{\n  trigger http GET \"http://{addr}/loop\"\n  expect response {{\n    body == \"exported: Ok(200)\"\n  }}\n  expect span[name == \"loop a\"] {{\n    count == 1\n  }}\n  expect span[name == \"own parent\"] {{\n    count == 1\n  }}\n}}\n"
+    );
+    let opts = RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let result = run_suite("loops.tbt", suite.into_bytes(), store, opts).await;
+    let step = &result.tests[0].steps[0];
+    assert_eq!(step.status, Status::Passed, "{step:#?}");
+    assert!(
+        matches!(step.stop, Some(tbt::run::completion::Stop::Settled { .. })),
+        "judged at settle, not at the timeout: {:?}",
+        step.stop
+    );
+    assert!(step.duration_ms < 5_000, "{step:#?}");
+    assert!(
+        step.trace_notes
+            .iter()
+            .any(|n| n.contains("parent cycle(s) broken")),
+        "the report notes the cycles: {:?}",
+        step.trace_notes
+    );
+}
