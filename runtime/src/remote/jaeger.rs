@@ -124,9 +124,9 @@ impl JaegerSource {
             Err(e) => return Fetched::Failed(describe_reqwest(&e)),
         };
         let status = response.status();
-        let body = match response.bytes().await {
+        let body = match super::read_body(response).await {
             Ok(b) => b,
-            Err(e) => return Fetched::Failed(describe_reqwest(&e)),
+            Err(e) => return Fetched::Failed(e),
         };
         if status == reqwest::StatusCode::NOT_FOUND {
             return Fetched::NotYet;
@@ -283,14 +283,18 @@ fn parse_http_body(body: &[u8], id: TraceId) -> Fetched {
                 excerpt(doc.to_string().as_bytes())
             ));
         }
-        let Some(result) = doc.get("result") else {
+        if doc.get("result").is_none() {
             return Fetched::Failed(format!(
                 "unexpected answer (no `result`): {}",
                 excerpt(body)
             ));
-        };
-        match result.get("resourceSpans") {
-            Some(serde_json::Value::Array(items)) => batches.extend(items.iter().cloned()),
+        }
+        let mut doc = doc;
+        match doc
+            .get_mut("result")
+            .and_then(|r| r.get_mut("resourceSpans"))
+        {
+            Some(serde_json::Value::Array(items)) => batches.append(items),
             None | Some(serde_json::Value::Null) => {}
             Some(_) => {
                 return Fetched::Failed(format!(

@@ -26,6 +26,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
 use tbt_compiler::trace::{Trace, TraceId};
 
 use crate::run::source::{Decision, Followed, Judge, Observation, TraceSource};
@@ -356,6 +357,10 @@ fn fmt_duration(d: Duration) -> String {
 /// Ids in base64 (protobuf's canonical JSON, as Tempo writes them) are turned into hex, and the
 /// pre-1.0 names `instrumentationLibrarySpans` / `instrumentationLibrary` into `scopeSpans` /
 /// `scope`.
+///
+/// Memory: the batches are normalised in place and decoded from the JSON tree, which the decoding
+/// consumes — no second copy of the document, no re-serialised text. A trace of more than
+/// [`MAX_TRACE_SPANS`] spans is refused.
 pub(crate) fn trace_from_json_batches(
     batches: Vec<serde_json::Value>,
     id: TraceId,
@@ -364,8 +369,59 @@ pub(crate) fn trace_from_json_batches(
     for b in &mut batches {
         normalize_json(b);
     }
-    let doc = serde_json::json!({ "resourceSpans": batches });
-    Trace::from_otlp_json(&doc.to_string(), Some(id)).map_err(|e| format!("invalid OTLP JSON: {e}"))
+    let data: TracesData = serde_json::from_value(serde_json::json!({ "resourceSpans": batches }))
+        .map_err(|e| format!("invalid OTLP JSON: {e}"))?;
+    check_span_count(&data.resource_spans)?;
+    Ok(Trace::from_resource_spans(&data.resource_spans, Some(id)))
+}
+
+/// A backend's answer larger than this is refused (exit 3) rather than read.
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+/// A trace from a backend with more spans than this is refused (exit 3) rather than held.
+pub const MAX_TRACE_SPANS: usize = 500_000;
+
+/// Refuses batches of more than [`MAX_TRACE_SPANS`] spans.
+pub(crate) fn check_span_count(batches: &[ResourceSpans]) -> Result<(), String> {
+    check_span_count_at(batches, MAX_TRACE_SPANS)
+}
+
+fn check_span_count_at(batches: &[ResourceSpans], max: usize) -> Result<(), String> {
+    let n: usize = batches
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    if n > max {
+        return Err(format!(
+            "the trace has {n} spans, more than the {max} tbt reads from a backend"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a response body, refusing one larger than [`MAX_RESPONSE_BYTES`] (by its announced
+/// length, or once that much has arrived).
+pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<bytes::Bytes, String> {
+    let too_big = |n: u64| {
+        format!(
+            "the answer is larger than {} MiB ({n} bytes or more), the most tbt reads from a backend",
+            MAX_RESPONSE_BYTES >> 20
+        )
+    };
+    if let Some(n) = response.content_length()
+        && n > MAX_RESPONSE_BYTES as u64
+    {
+        return Err(too_big(n));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_big((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn normalize_json(v: &mut serde_json::Value) {
@@ -536,6 +592,25 @@ fn percent_decode(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_over_the_span_limit_is_refused_with_its_size() {
+        use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+        let batch = ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default(); 3],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let two = std::slice::from_ref(&batch);
+        assert!(check_span_count_at(two, 3).is_ok());
+        let e = check_span_count_at(two, 2).unwrap_err();
+        assert_eq!(
+            e,
+            "the trace has 3 spans, more than the 2 tbt reads from a backend"
+        );
+    }
 
     #[test]
     fn parses_source_args() {

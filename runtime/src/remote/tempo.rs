@@ -65,9 +65,9 @@ impl TempoSource {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let body = match response.bytes().await {
+        let body = match super::read_body(response).await {
             Ok(b) => b,
-            Err(e) => return Fetched::Failed(describe_reqwest(&e)),
+            Err(e) => return Fetched::Failed(e),
         };
         if status == reqwest::StatusCode::NOT_FOUND {
             return Fetched::NotYet;
@@ -76,10 +76,21 @@ impl TempoSource {
             return Fetched::Failed(format!("HTTP {status}: {}", excerpt(&body)));
         }
         let parsed = if content_type.contains("json") {
-            parse_json(&body, id)
+            parse_json(body, id)
         } else if content_type.contains("protobuf") || content_type.is_empty() {
             Trace::decode_protobuf(&body, Some(id))
                 .map_err(|e| format!("invalid protobuf answer: {e}"))
+                .and_then(|t| {
+                    if t.len() > super::MAX_TRACE_SPANS {
+                        Err(format!(
+                            "the trace has {} spans, more than the {} tbt reads from a backend",
+                            t.len(),
+                            super::MAX_TRACE_SPANS
+                        ))
+                    } else {
+                        Ok(t)
+                    }
+                })
         } else {
             Err(format!(
                 "unexpected content type `{content_type}`: {}",
@@ -94,24 +105,28 @@ impl TempoSource {
     }
 }
 
-/// Reads a JSON answer in any of the documented shapes.
-fn parse_json(body: &[u8], id: TraceId) -> Result<Trace, String> {
-    let doc: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| format!("unreadable JSON answer ({e}): {}", excerpt(body)))?;
-    let inner = match doc.get("trace") {
-        Some(t) if t.is_object() => t,
-        Some(serde_json::Value::Null) => return Ok(Trace::new(Some(id))),
-        _ => &doc,
+/// Reads a JSON answer in any of the documented shapes. The body is dropped once parsed, and the
+/// batches are moved out of the document, not copied.
+fn parse_json(body: bytes::Bytes, id: TraceId) -> Result<Trace, String> {
+    use serde_json::Value;
+    let mut doc: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("unreadable JSON answer ({e}): {}", excerpt(&body)))?;
+    let head = excerpt(&body[..body.len().min(512)]);
+    drop(body);
+    let inner = match doc.get_mut("trace") {
+        Some(Value::Null) => return Ok(Trace::new(Some(id))),
+        Some(t) if t.is_object() => t.take(),
+        _ => doc,
     };
-    let batches = match (inner.get("batches"), inner.get("resourceSpans")) {
-        (Some(serde_json::Value::Array(b)), _) | (_, Some(serde_json::Value::Array(b))) => {
-            b.clone()
-        }
-        _ if inner.as_object().is_some_and(|o| o.is_empty()) => Vec::new(),
+    let Value::Object(mut inner) = inner else {
+        return Err(format!("unexpected JSON answer (not an object): {head}"));
+    };
+    let batches = match (inner.remove("batches"), inner.remove("resourceSpans")) {
+        (Some(Value::Array(b)), _) | (_, Some(Value::Array(b))) => b,
+        (None, None) if inner.is_empty() => Vec::new(),
         _ => {
             return Err(format!(
-                "unexpected JSON answer (no `batches` or `resourceSpans`): {}",
-                excerpt(body)
+                "unexpected JSON answer (no `batches` or `resourceSpans`): {head}"
             ));
         }
     };

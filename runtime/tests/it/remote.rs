@@ -575,3 +575,31 @@ async fn jaeger_grpc_failure_is_an_error() {
     assert!(!e.contains("s3cret"));
     assert!(calls.lock().unwrap().len() >= 2);
 }
+
+/// A backend answer announced as larger than `MAX_RESPONSE_BYTES` is refused before it is read
+/// (bounded memory, issue 28), with its size in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_size_limit_is_refused_unread() {
+    let announced = tbt::remote::MAX_RESPONSE_BYTES + 1;
+    // A raw HTTP/1.1 answer: a server library would refuse to announce more than it sends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {announced}\r\n\r\n{{}}"
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+            });
+        }
+    });
+    let e = err(tempo(&url).wait(ID, WAIT, SETTLE).await);
+    assert!(
+        e.contains("larger than 256 MiB") && e.contains(&announced.to_string()),
+        "{e}"
+    );
+}
