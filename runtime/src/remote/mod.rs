@@ -20,6 +20,7 @@
 //! appear in messages or in [`TraceSource::describe`].
 
 pub mod jaeger;
+mod otlp_json;
 pub mod tempo;
 
 use std::future::Future;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tbt_compiler::trace::{Trace, TraceId};
 
-use super::{Fetched, Polling, describe_reqwest, excerpt, poll, trace_from_json_batches};
+use super::{Fetched, Polling, describe_reqwest, excerpt, poll};
 use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// A trace source polling Grafana Tempo's trace-by-id API.
@@ -105,32 +105,27 @@ impl TempoSource {
     }
 }
 
-/// Reads a JSON answer in any of the documented shapes. The body is dropped once parsed, and the
-/// batches are moved out of the document, not copied.
+/// Reads a JSON answer in any of the documented shapes, decoded straight into the protobuf
+/// types ([`super::otlp_json`]): no JSON tree, no second copy; the body is dropped once decoded.
 fn parse_json(body: bytes::Bytes, id: TraceId) -> Result<Trace, String> {
-    use serde_json::Value;
-    let mut doc: Value = serde_json::from_slice(&body)
+    let answer: super::otlp_json::Answer = serde_json::from_slice(&body)
         .map_err(|e| format!("unreadable JSON answer ({e}): {}", excerpt(&body)))?;
-    let head = excerpt(&body[..body.len().min(512)]);
-    drop(body);
-    let inner = match doc.get_mut("trace") {
-        Some(Value::Null) => return Ok(Trace::new(Some(id))),
-        Some(t) if t.is_object() => t.take(),
-        _ => doc,
-    };
-    let Value::Object(mut inner) = inner else {
-        return Err(format!("unexpected JSON answer (not an object): {head}"));
-    };
-    let batches = match (inner.remove("batches"), inner.remove("resourceSpans")) {
-        (Some(Value::Array(b)), _) | (_, Some(Value::Array(b))) => b,
-        (None, None) if inner.is_empty() => Vec::new(),
-        _ => {
-            return Err(format!(
-                "unexpected JSON answer (no `batches` or `resourceSpans`): {head}"
-            ));
+    let Some(batches) = answer.into_batches() else {
+        if body
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .eq(b"{}".iter())
+        {
+            return Ok(Trace::new(Some(id)));
         }
+        return Err(format!(
+            "unexpected JSON answer (no `batches` or `resourceSpans`): {}",
+            excerpt(&body)
+        ));
     };
-    trace_from_json_batches(batches, id)
+    drop(body);
+    super::check_span_count(&batches)?;
+    Ok(Trace::from_resource_spans(&batches, Some(id)))
 }
 
 impl TraceSource for TempoSource {
