@@ -4,6 +4,7 @@
 #
 #   .ci/backend-memory.sh                  # release build, 200,000 spans
 #   SPANS=50000 TBT_BIN=target/debug/tbt .ci/backend-memory.sh
+#   VIA=receiver .ci/backend-memory.sh    # the same spans sent to tbt's embedded receiver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TBT_BIN:-}" ]; then
@@ -11,4 +12,4 @@ if [ -z "${TBT_BIN:-}" ]; then
   cargo build -q --release -p tbt
   TBT_BIN=target/release/tbt
 fi
-exec python3 .ci/backend_memory.py --tbt "$TBT_BIN" --spans "${SPANS:-200000}"
+exec python3 .ci/backend_memory.py --tbt "$TBT_BIN" --spans "${SPANS:-200000}" --via "${VIA:-tempo}"

@@ -15,7 +15,7 @@ use tbt_compiler::trace::{Trace, TraceId};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{Fetched, Polling, describe_reqwest, excerpt, poll, trace_from_json_batches};
+use super::{Fetched, Polling, describe_reqwest, excerpt, poll};
 use crate::run::source::{FollowFuture, Judge, TraceSource};
 
 /// The gRPC path of the v3 `GetTrace` method.
@@ -243,12 +243,14 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// True for `{"error": {...}}` documents saying the trace is not there (HTTP 404 or gRPC
 /// `NOT_FOUND` = 5 in any of the gateway's spellings, or a "not found" message).
 fn not_found_document(body: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    let Some(err) = v.get("error") else {
-        return false;
-    };
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(not_found_error))
+        .unwrap_or(false)
+}
+
+/// True for an `error` object saying the trace is not there.
+fn not_found_error(err: &serde_json::Value) -> bool {
     let code = |k: &str| err.get(k).and_then(serde_json::Value::as_i64);
     code("httpCode") == Some(404)
         || code("grpcCode") == Some(5)
@@ -261,10 +263,11 @@ fn not_found_document(body: &[u8]) -> bool {
 }
 
 /// Reads the gateway's answer: one or more `{"result": TracesData}` documents, possibly with an
-/// `{"error": ...}` one.
+/// `{"error": ...}` one — decoded straight into spans ([`super::otlp_json`]), no JSON tree.
 fn parse_http_body(body: &[u8], id: TraceId) -> Fetched {
     let mut batches = Vec::new();
-    let stream = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
+    let stream =
+        serde_json::Deserializer::from_slice(body).into_iter::<super::otlp_json::JaegerDocument>();
     let mut documents = 0;
     for doc in stream {
         let doc = match doc {
@@ -274,43 +277,34 @@ fn parse_http_body(body: &[u8], id: TraceId) -> Fetched {
             }
         };
         documents += 1;
-        if doc.get("error").is_some() {
-            if not_found_document(doc.to_string().as_bytes()) {
+        if let Some(error) = &doc.error {
+            if not_found_error(error) {
                 continue;
             }
             return Fetched::Failed(format!(
                 "error answer: {}",
-                excerpt(doc.to_string().as_bytes())
+                excerpt(serde_json::json!({ "error": error }).to_string().as_bytes())
             ));
         }
-        if doc.get("result").is_none() {
+        let Some(result) = doc.result else {
             return Fetched::Failed(format!(
                 "unexpected answer (no `result`): {}",
                 excerpt(body)
             ));
-        }
-        let mut doc = doc;
-        match doc
-            .get_mut("result")
-            .and_then(|r| r.get_mut("resourceSpans"))
-        {
-            Some(serde_json::Value::Array(items)) => batches.append(items),
-            None | Some(serde_json::Value::Null) => {}
-            Some(_) => {
-                return Fetched::Failed(format!(
-                    "unexpected answer (`resourceSpans` is not a list): {}",
-                    excerpt(body)
-                ));
-            }
-        }
+        };
+        batches.extend(result.into_batches());
     }
     if documents == 0 {
         return Fetched::Failed("empty answer".into());
     }
-    match trace_from_json_batches(batches, id) {
-        Ok(t) if t.is_empty() => Fetched::NotYet,
-        Ok(t) => Fetched::Trace(Box::new(t)),
-        Err(e) => Fetched::Failed(e),
+    if let Err(e) = super::check_span_count(&batches) {
+        return Fetched::Failed(e);
+    }
+    let t = Trace::from_resource_spans(&batches, Some(id));
+    if t.is_empty() {
+        Fetched::NotYet
+    } else {
+        Fetched::Trace(Box::new(t))
     }
 }
 

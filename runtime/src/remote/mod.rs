@@ -27,7 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use tbt_compiler::trace::{Trace, TraceId};
 
 use crate::run::source::{Decision, Followed, Judge, Observation, TraceSource};
@@ -354,28 +354,6 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// Builds a trace from OTLP-JSON `resourceSpans` arrays gathered from a backend's answer.
-/// Ids in base64 (protobuf's canonical JSON, as Tempo writes them) are turned into hex, and the
-/// pre-1.0 names `instrumentationLibrarySpans` / `instrumentationLibrary` into `scopeSpans` /
-/// `scope`.
-///
-/// Memory: the batches are normalised in place and decoded from the JSON tree, which the decoding
-/// consumes — no second copy of the document, no re-serialised text. A trace of more than
-/// [`MAX_TRACE_SPANS`] spans is refused.
-pub(crate) fn trace_from_json_batches(
-    batches: Vec<serde_json::Value>,
-    id: TraceId,
-) -> Result<Trace, String> {
-    let mut batches = batches;
-    for b in &mut batches {
-        normalize_json(b);
-    }
-    let data: TracesData = serde_json::from_value(serde_json::json!({ "resourceSpans": batches }))
-        .map_err(|e| format!("invalid OTLP JSON: {e}"))?;
-    check_span_count(&data.resource_spans)?;
-    Ok(Trace::from_resource_spans(&data.resource_spans, Some(id)))
-}
-
 /// A backend's answer larger than this is refused (exit 3) rather than read.
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 
@@ -423,68 +401,6 @@ pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<bytes::
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-fn normalize_json(v: &mut serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            for (old, new) in [
-                ("instrumentationLibrarySpans", "scopeSpans"),
-                ("instrumentationLibrary", "scope"),
-            ] {
-                if !map.contains_key(new)
-                    && let Some(x) = map.remove(old)
-                {
-                    map.insert(new.to_string(), x);
-                }
-            }
-            for (key, len) in [("traceId", 16), ("spanId", 8), ("parentSpanId", 8)] {
-                if let Some(Value::String(s)) = map.get_mut(key)
-                    && !is_hex(s, len)
-                    && let Some(bytes) = base64_decode(s)
-                    && bytes.len() == len
-                {
-                    *s = tbt_compiler::hex::encode(&bytes);
-                }
-            }
-            // Enums by name (protobuf's canonical JSON, as Tempo writes them) become numbers.
-            if let Some(Value::String(kind)) = map.get("kind")
-                && let Some(n) = enum_number(kind, "SPAN_KIND_", &SPAN_KINDS)
-            {
-                map.insert("kind".into(), n.into());
-            }
-            if let Some(Value::Object(status)) = map.get_mut("status")
-                && let Some(Value::String(code)) = status.get("code")
-                && let Some(n) = enum_number(code, "STATUS_CODE_", &STATUS_CODES)
-            {
-                status.insert("code".into(), n.into());
-            }
-            for x in map.values_mut() {
-                normalize_json(x);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalize_json),
-        _ => {}
-    }
-}
-
-const SPAN_KINDS: [&str; 6] = [
-    "UNSPECIFIED",
-    "INTERNAL",
-    "SERVER",
-    "CLIENT",
-    "PRODUCER",
-    "CONSUMER",
-];
-const STATUS_CODES: [&str; 3] = ["UNSET", "OK", "ERROR"];
-
-fn enum_number(name: &str, prefix: &str, names: &[&str]) -> Option<u32> {
-    let short = name.strip_prefix(prefix).unwrap_or(name);
-    names
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(short))
-        .and_then(|i| u32::try_from(i).ok())
 }
 
 fn is_hex(s: &str, bytes: usize) -> bool {
@@ -658,17 +574,6 @@ mod tests {
     }
 
     #[test]
-    fn base64_ids_become_hex() {
-        let mut v = serde_json::json!({"traceId": "AAAAAAAAAAAAAAAAAAAAAQ==", "spanId": "AAAAAAAAAAI=",
-            "parentSpanId": "", "instrumentationLibrarySpans": []});
-        normalize_json(&mut v);
-        assert_eq!(v["traceId"], "00000000000000000000000000000001");
-        assert_eq!(v["spanId"], "0000000000000002");
-        assert_eq!(v["parentSpanId"], "");
-        assert!(v.get("scopeSpans").is_some());
-    }
-
-    #[test]
     fn backoff_doubles_to_the_cap_with_jitter() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
         let d: Vec<_> = (0..4).map(|_| b.next_delay().as_millis()).collect();
@@ -676,30 +581,5 @@ mod tests {
         assert!((150..=200).contains(&d[1]), "{d:?}");
         assert!((300..=400).contains(&d[2]), "{d:?}");
         assert!((300..=400).contains(&d[3]), "{d:?}");
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod json_tests {
-    use super::*;
-
-    #[test]
-    fn tempo_style_json_enums_and_strings() {
-        let batch = serde_json::json!({
-            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
-            "scopeSpans": [{"scope": {"name": "lib"}, "spans": [{
-                "traceId": "AAAAAAAAAAAAAAAAAAAAAQ==", "spanId": "AAAAAAAAAAI=",
-                "name": "GET /", "kind": "SPAN_KIND_SERVER",
-                "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
-                "attributes": [{"key": "retries", "value": {"intValue": "3"}},
-                               {"key": "ok", "value": {"boolValue": true}}],
-                "status": {"code": "STATUS_CODE_ERROR", "message": "boom"}
-            }]}]
-        });
-        let mut id = [0u8; 16];
-        id[15] = 1;
-        let t = trace_from_json_batches(vec![batch], TraceId(id)).unwrap();
-        assert_eq!(t.len(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! OTLP JSON as backends write it, decoded straight from the answer's bytes into the protobuf
 //! types — no JSON tree in between (a tree of a 90 MB answer takes about ten times that). It
-//! accepts what [`super::normalize_json`] repairs: ids in hex or base64 (protobuf's canonical
-//! JSON, as Tempo writes them), enums by number or by name (`SPAN_KIND_SERVER`,
+//! accepts ids in hex or base64 (protobuf's canonical JSON, as Tempo writes them), enums by
+//! number or by name (`SPAN_KIND_SERVER`,
 //! `STATUS_CODE_ERROR`), and the pre-1.0 names `instrumentationLibrarySpans` /
 //! `instrumentationLibrary`. Attributes, events, resources and scopes use the protobuf types'
 //! own JSON support.
@@ -30,6 +30,34 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// One document of Jaeger's HTTP answer: `{"result": TracesData}` or `{"error": {…}}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct JaegerDocument {
+    /// The spans (`resourceSpans` may be absent or null).
+    pub(crate) result: Option<JaegerResult>,
+    /// An error, kept as written (it is small) to read its code and message.
+    pub(crate) error: Option<serde_json::Value>,
+}
+
+/// `{"resourceSpans": […]}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct JaegerResult {
+    resource_spans: Option<Vec<JResourceSpans>>,
+}
+
+impl JaegerResult {
+    /// Its batches.
+    pub(crate) fn into_batches(self) -> Vec<ResourceSpans> {
+        self.resource_spans
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -293,7 +321,6 @@ impl<'de> Deserialize<'de> for Nanos {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::trace::v1::TracesData;
     use proptest::prelude::*;
 
     /// A Tempo-style answer with every field this module reads: base64 and hex ids, enums by
@@ -319,23 +346,39 @@ mod tests {
     }
 
     #[test]
-    fn decodes_what_the_json_tree_path_decodes() {
-        let doc = answer();
-        let typed = serde_json::from_str::<Answer>(&doc.to_string())
+    fn decodes_ids_enums_times_events_links_and_old_names() {
+        let typed = serde_json::from_str::<Answer>(&answer().to_string())
             .unwrap()
             .into_batches()
             .unwrap();
-        let mut tree = doc["batches"].as_array().unwrap().clone();
-        for b in &mut tree {
-            super::super::normalize_json(b);
-        }
-        let via_tree: TracesData =
-            serde_json::from_value(serde_json::json!({ "resourceSpans": tree })).unwrap();
-        assert_eq!(typed, via_tree.resource_spans);
-        let span = &typed[0].scope_spans[0].spans[0];
-        assert_eq!((span.kind, span.status.as_ref().unwrap().code), (2, 2));
-        assert_eq!(span.links[0].span_id, vec![0, 0, 0, 0, 0, 0, 0, 0xee]);
-        assert_eq!(typed[0].scope_spans[0].scope.as_ref().unwrap().name, "lib");
+        let scope = &typed[0].scope_spans[0];
+        assert_eq!(scope.scope.as_ref().unwrap().name, "lib");
+        let (server, select) = (&scope.spans[0], &scope.spans[1]);
+        let id = |n: u8, len: usize| {
+            let mut v = vec![0u8; len];
+            v[len - 1] = n;
+            v
+        };
+        assert_eq!(server.trace_id, id(1, 16));
+        assert_eq!(server.span_id, id(2, 8));
+        assert_eq!((server.kind, server.status.as_ref().unwrap().code), (2, 2));
+        assert_eq!(server.status.as_ref().unwrap().message, "boom");
+        assert_eq!(
+            (server.start_time_unix_nano, server.end_time_unix_nano),
+            (1_544_712_660_000_000_000, 1_544_712_661_000_000_000)
+        );
+        assert_eq!((server.trace_state.as_str(), server.flags), ("a=b", 1));
+        assert_eq!(server.attributes.len(), 2);
+        assert_eq!(server.events[0].name, "exception");
+        assert_eq!(server.events[0].time_unix_nano, 1_544_712_660_500_000_000);
+        assert_eq!(server.links[0].trace_id, id(0xff, 16));
+        assert_eq!(server.links[0].span_id, id(0xee, 8));
+        assert_eq!(select.trace_id, id(1, 16));
+        assert_eq!(select.parent_span_id, id(2, 8));
+        assert_eq!((select.kind, select.status.as_ref().unwrap().code), (3, 1));
+        let t = tbt_compiler::trace::Trace::from_resource_spans(&typed, None);
+        assert_eq!(t.len(), 2);
+        assert!(t.orphans().is_empty());
     }
 
     #[test]
