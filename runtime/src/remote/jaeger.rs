@@ -194,9 +194,17 @@ impl JaegerSource {
             Err(status) => return grpc_failure(&status),
         };
         let mut spans: Vec<ResourceSpans> = Vec::new();
+        let mut count = 0;
         loop {
             match stream.message().await {
-                Ok(Some(chunk)) => spans.extend(chunk.resource_spans),
+                Ok(Some(chunk)) => {
+                    // Refused as soon as the stream passes the limit, not after all of it.
+                    count += super::span_count(&chunk.resource_spans);
+                    if let Err(e) = super::span_limit(count) {
+                        return Fetched::Failed(e);
+                    }
+                    spans.extend(chunk.resource_spans);
+                }
                 Ok(None) => break,
                 Err(status) => return grpc_failure(&status),
             }

@@ -366,11 +366,24 @@ pub(crate) fn check_span_count(batches: &[ResourceSpans]) -> Result<(), String> 
 }
 
 fn check_span_count_at(batches: &[ResourceSpans], max: usize) -> Result<(), String> {
-    let n: usize = batches
+    span_limit_at(span_count(batches), max)
+}
+
+/// The spans in `batches`.
+pub(crate) fn span_count(batches: &[ResourceSpans]) -> usize {
+    batches
         .iter()
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len())
-        .sum();
+        .sum()
+}
+
+/// Refuses `n` spans when they are more than [`MAX_TRACE_SPANS`].
+pub(crate) fn span_limit(n: usize) -> Result<(), String> {
+    span_limit_at(n, MAX_TRACE_SPANS)
+}
+
+fn span_limit_at(n: usize, max: usize) -> Result<(), String> {
     if n > max {
         return Err(format!(
             "the trace has {n} spans, more than the {max} tbt reads from a backend"

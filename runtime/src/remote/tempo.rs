@@ -80,17 +80,7 @@ impl TempoSource {
         } else if content_type.contains("protobuf") || content_type.is_empty() {
             Trace::decode_protobuf(&body, Some(id))
                 .map_err(|e| format!("invalid protobuf answer: {e}"))
-                .and_then(|t| {
-                    if t.len() > super::MAX_TRACE_SPANS {
-                        Err(format!(
-                            "the trace has {} spans, more than the {} tbt reads from a backend",
-                            t.len(),
-                            super::MAX_TRACE_SPANS
-                        ))
-                    } else {
-                        Ok(t)
-                    }
-                })
+                .and_then(|t| super::span_limit(t.len()).map(|()| t))
         } else {
             Err(format!(
                 "unexpected content type `{content_type}`: {}",
