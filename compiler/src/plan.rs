@@ -75,6 +75,9 @@ pub struct StepPlan {
     pub file: FileId,
     /// The `let`s the step sees, in evaluation order (test level first when the test has steps).
     pub lets: Vec<(String, Leaf)>,
+    /// How many of `lets` are the test's own (written before its steps): evaluated once per run
+    /// of the test and shared by its steps, not once per step.
+    pub test_lets: usize,
     /// The trigger; `None` only for a step without one (the checker reports it).
     pub trigger: Option<TriggerCall>,
     /// The trigger statement (or the step, without one).
@@ -386,6 +389,7 @@ fn step_plan(program: &Program, ti: usize, si: usize) -> StepPlan {
         label: test.step_label(si),
         file: program.module(test.module).file,
         lets: Vec::new(),
+        test_lets: 0,
         trigger: None,
         trigger_span: step.span,
         timeout: None,
@@ -393,6 +397,10 @@ fn step_plan(program: &Program, ti: usize, si: usize) -> StepPlan {
         response: Vec::new(),
         trace: Vec::new(),
     };
+    plan.test_lets = outer
+        .iter()
+        .filter(|s| matches!(s.kind, StmtKind::Let(_)))
+        .count();
     for stmt in outer.iter().chain(body) {
         match &stmt.kind {
             StmtKind::Let(l) => plan.lets.push((l.name.name.clone(), Leaf::new(&l.value))),

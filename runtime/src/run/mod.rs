@@ -158,7 +158,8 @@ struct StepState {
     undecided: Option<String>,
     /// When the last span of its trace arrived.
     last_arrival: Option<Instant>,
-    /// Its quiet time (for what counts as waiting long).
+    /// Its `timeout` and `settle`, evaluated once with its lets (or the run's defaults).
+    timeout: Duration,
     settle: Duration,
 }
 
@@ -179,7 +180,13 @@ struct Runner {
     /// Per step label: its test and the services (tbt excluded) of its final trace, for the
     /// history.
     shapes: Mutex<HashMap<String, (usize, Vec<String>)>>,
+    /// Per test: its own lets' values, evaluated once (by its first step) and shared by its
+    /// steps — a `uuid()` there is one value for the whole test.
+    test_lets: Mutex<HashMap<usize, Result<Locals, String>>>,
 }
+
+/// A step's lets and their values, in evaluation order.
+type Locals = Vec<(String, Value)>;
 
 /// What a trigger node does after its synchronous part.
 enum Prepared {
@@ -317,6 +324,7 @@ pub async fn execute(
         steps: Mutex::new(HashMap::new()),
         me: me.clone(),
         shapes: Mutex::new(HashMap::new()),
+        test_lets: Mutex::new(HashMap::new()),
         triggers: crate::trigger::Triggers::new(),
         remaining: Mutex::new(graph.node_indices().fold(
             HashMap::new(),
@@ -420,19 +428,62 @@ impl Runner {
         self.plan.step(test, step)
     }
 
-    /// The step's timeout and settle: its own (or its test's), else the run's.
+    /// The step's timeout and settle as [`Runner::prepare`] evaluated them.
     fn timing(&self, test: usize, step: usize) -> (Duration, Duration) {
-        let p = self.step_plan(test, step);
-        let scope = self.scopes.step(test, step, &[]);
-        let pick = |leaf: &Option<tbt_compiler::trigger::Leaf>, default: Duration| {
-            leaf.as_ref()
-                .and_then(|l| l.duration(&scope, self.host, "").ok())
-                .unwrap_or(default)
+        self.state(test, step, |s| (s.timeout, s.settle))
+    }
+
+    /// The lets the step sees, in order: its test's (evaluated once per test, by its first
+    /// step), then its own, each seeing the previous ones.
+    fn locals(&self, n: &Node, plan: &StepPlan) -> Result<Locals, String> {
+        let eval = |lets: &[(String, tbt_compiler::trigger::Leaf)],
+                    mut locals: Vec<(String, Value)>| {
+            for (name, value) in lets {
+                let scope = self.scopes.step(n.test, n.step, &locals);
+                let v = value
+                    .eval(&scope, self.host)
+                    .map_err(|e| format!("`let {name}` ({}): {e}", self.at(value.span())))?;
+                locals.push((name.clone(), v));
+            }
+            Ok(locals)
         };
-        (
-            pick(&p.timeout, self.opts.timeout),
-            pick(&p.settle, self.opts.settle),
-        )
+        let (test_lets, step_lets) = plan.lets.split_at(plan.test_lets.min(plan.lets.len()));
+        let shared = self
+            .test_lets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(n.test)
+            .or_insert_with(|| eval(test_lets, Vec::new()))
+            .clone()?;
+        eval(step_lets, shared)
+    }
+
+    /// `timeout` and `settle` of the step, evaluated with its lets; an error names the line.
+    fn step_timing(
+        &self,
+        plan: &StepPlan,
+        scope: &dyn tbt_compiler::eval::Scope,
+    ) -> Result<(Duration, Duration), String> {
+        let pick = |leaf: &Option<tbt_compiler::trigger::Leaf>, what: &str, default: Duration| {
+            match leaf {
+                Some(l) => l.duration(
+                    scope,
+                    self.host,
+                    &format!("`{what}` ({})", self.at(l.span())),
+                ),
+                None => Ok(default),
+            }
+        };
+        Ok((
+            pick(&plan.timeout, "timeout", self.opts.timeout)?,
+            pick(&plan.settle, "settle", self.opts.settle)?,
+        ))
+    }
+
+    /// `FILE:LINE:COLUMN` of a span, for messages.
+    fn at(&self, span: tbt_compiler::Span) -> String {
+        let l = self.location(span);
+        format!("{}:{}:{}", l.file, l.line, l.column)
     }
 
     /// Fires a live trigger, records its root span with the source, stores the response.
@@ -489,16 +540,18 @@ impl Runner {
             started(&self.c.program.tests[n.test].name);
         }
         let plan = self.step_plan(n.test, n.step);
-        // The lets the step sees, in order, each seeing the previous ones.
-        let mut locals: Vec<(String, Value)> = Vec::new();
-        for (name, value) in &plan.lets {
-            let scope = self.scopes.step(n.test, n.step, &locals);
-            match value.eval(&scope, self.host) {
-                Ok(v) => locals.push((name.clone(), v)),
-                Err(e) => {
-                    return Prepared::Done(Outcome::Error(format!("`let {name}`: {e}")));
-                }
-            }
+        let locals = match self.locals(n, plan) {
+            Ok(l) => l,
+            Err(e) => return Prepared::Done(Outcome::Error(e)),
+        };
+        // One scope per step: its timeout and settle see its lets, once.
+        let timing = self.step_timing(plan, &self.scopes.step(n.test, n.step, &locals));
+        match timing {
+            Ok((timeout, settle)) => self.state(n.test, n.step, |st| {
+                st.timeout = timeout;
+                st.settle = settle;
+            }),
+            Err(e) => return Prepared::Done(Outcome::Error(e)),
         }
         let Some(trigger) = &plan.trigger else {
             return Prepared::Done(Outcome::Error("the step has no trigger".into()));
@@ -734,7 +787,6 @@ impl Runner {
             s.stop = Some(stop);
             s.undecided = undecided;
             s.last_arrival = followed.last_arrival;
-            s.settle = settle;
             if let Some(note) = &note {
                 s.reason = Some(note.clone());
             }

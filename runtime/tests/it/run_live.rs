@@ -1041,3 +1041,117 @@ async fn parent_cycles_are_judged_at_settle_and_noted() {
         step.trace_notes
     );
 }
+
+/// One scope per step (issue 29): a step's `timeout` and `settle` see its lets and its test's —
+/// the timeout from a test-level let stops the wait at 1 s, not the run's 10 s; the settle from a
+/// step let is the quiet before the verdict — and an error in one is reported at its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_settle_from_lets_take_effect_and_errors_name_their_line() {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let (base, provider) = start_shop(
+        receiver.grpc_endpoint().expect("grpc endpoint"),
+        Export::Grpc,
+    )
+    .await;
+    let suite = format!(
+        r#"test waits {{
+  let t = 1s
+  timeout t
+  step one {{
+    trigger exec "true" []
+    expect span[service == "nobody"] {{
+      count == 1
+    }}
+  }}
+}}
+
+test quiet {{
+  step one {{
+    let s = 700ms
+    settle s
+    trigger http GET "{base}/orders/1"
+    expect span[name == "SELECT orders"] {{
+      count == 2
+    }}
+  }}
+}}
+
+test broken {{
+  step one {{
+    let n = "three"
+    timeout 1s * int(n)
+    trigger exec "true" []
+  }}
+}}
+"#
+    );
+    let opts = RunOptions {
+        timeout: Duration::from_secs(10),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    };
+    let result = run_suite("timing.tbt", suite.into_bytes(), store, opts).await;
+    let waits = &result.tests[0].steps[0];
+    assert_eq!(waits.status, Status::Failed, "{waits:#?}");
+    assert!(
+        waits
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("at the timeout (1s)")),
+        "{waits:#?}"
+    );
+    assert!(waits.duration_ms < 5_000, "{waits:#?}");
+    let quiet = &result.tests[1].steps[0];
+    assert_eq!(quiet.status, Status::Passed, "{quiet:#?}");
+    match &quiet.stop {
+        Some(tbt::run::completion::Stop::Settled { quiet_ms, .. }) => {
+            assert!(*quiet_ms >= 700, "{quiet:#?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let broken = &result.tests[2].steps[0];
+    assert_eq!(broken.status, Status::Error, "{broken:#?}");
+    assert!(
+        broken
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("`timeout` (timing.tbt:26:13): `int` cannot parse")),
+        "{broken:#?}"
+    );
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
+
+/// A test-level `let` is evaluated once per run of the test: `uuid()` there is the same value in
+/// both of its steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_level_let_is_one_value_for_every_step() {
+    let store = TraceStore::new(StoreLimits::default());
+    let suite = r#"test same {
+  let id = uuid()
+  step create {
+    trigger exec "echo" [id]
+    expect response {
+      let seen = stdout
+    }
+  }
+  step fetch {
+    trigger exec "echo" [id]
+    expect response {
+      stdout == create.seen
+    }
+  }
+}
+"#;
+    let result = run_suite(
+        "same.tbt",
+        suite.as_bytes().to_vec(),
+        store,
+        RunOptions::default(),
+    )
+    .await;
+    let test = &result.tests[0];
+    assert_eq!(test.status, Status::Passed, "{test:#?}");
+}
