@@ -235,11 +235,37 @@ pub fn run(args: Args, color: Color) -> Status {
     }
 }
 
+/// A `--report` file's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportFormat {
+    /// `json=PATH`: the result tree (`docs/reports.md`).
+    Json,
+    /// `junit=PATH`: JUnit XML.
+    Junit,
+}
+
+impl ReportFormat {
+    fn from_name(name: &str) -> Option<ReportFormat> {
+        match name {
+            "json" => Some(ReportFormat::Json),
+            "junit" => Some(ReportFormat::Junit),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
+        }
+    }
+}
+
 /// What the command line and `tbt.toml` ask for.
 struct Options {
     settings: Settings,
     vars: HashMap<String, Value>,
-    reports: Vec<(String, PathBuf)>,
+    reports: Vec<(ReportFormat, PathBuf)>,
 }
 
 impl Options {
@@ -265,9 +291,11 @@ impl Options {
             .reports
             .iter()
             .map(|r| match r.split_once('=') {
-                Some((kind @ ("junit" | "json"), path)) if !path.is_empty() => {
-                    Ok((kind.to_string(), PathBuf::from(path)))
-                }
+                Some((kind, path)) if !path.is_empty() => ReportFormat::from_name(kind)
+                    .map(|f| (f, PathBuf::from(path)))
+                    .ok_or_else(|| {
+                        Stop::Usage(format!("`--report {r}`: write junit=PATH or json=PATH"))
+                    }),
                 _ => Err(Stop::Usage(format!(
                     "`--report {r}`: write junit=PATH or json=PATH"
                 ))),
@@ -532,14 +560,15 @@ fn report(
     let _ = std::io::stderr()
         .lock()
         .write_all(redactor.redact(&err).as_bytes());
-    for (kind, path) in &suite.options.reports {
-        let body = match kind.as_str() {
-            "junit" => report::junit::render(result),
-            _ => report::json::render(result),
+    for (format, path) in &suite.options.reports {
+        let body = match format {
+            ReportFormat::Junit => report::junit::render(result),
+            ReportFormat::Json => report::json::render(result),
         };
         std::fs::write(path, redactor.redact(&body).as_bytes()).map_err(|e| {
             Stop::Infra(format!(
-                "cannot write the {kind} report to `{}`: {e}",
+                "cannot write the {} report to `{}`: {e}",
+                format.name(),
                 path.display()
             ))
         })?;
