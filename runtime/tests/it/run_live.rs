@@ -125,6 +125,24 @@ async fn start_shop(otlp: String, export: Export) -> (String, Arc<SdkTracerProvi
     (format!("http://{addr}"), provider)
 }
 
+/// A store and the embedded receiver writing into it, on ports the OS chose.
+async fn live_receiver() -> (TraceStore, tbt::receiver::RunningReceiver) {
+    let store = TraceStore::new(StoreLimits::default());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    (store, receiver)
+}
+
+/// A 20 s timeout (never reached by a passing step) and a 100 ms settle.
+fn waiting_opts() -> RunOptions {
+    RunOptions {
+        timeout: Duration::from_secs(20),
+        settle: Duration::from_millis(100),
+        ..RunOptions::default()
+    }
+}
+
 /// Compiles `suite` (it must have no errors), runs it against `store` through the embedded source,
 /// and returns the result; the run must finish within a minute.
 async fn run_suite(
@@ -186,10 +204,7 @@ test again {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_trigger_trace_from_a_real_sdk_and_a_verdict_after_settling() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let (base, provider) = start_shop(
         receiver.grpc_endpoint().expect("grpc endpoint"),
         Export::Grpc,
@@ -472,10 +487,7 @@ const TRANSACTION: &str = r#"test order "Create, then fetch with the captured id
 /// overlap: the test takes less than the sum of its steps (which it used to print).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tests_duration_is_its_wall_time_when_steps_overlap() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let (base, provider) = start_shop(
         receiver.grpc_endpoint().expect("grpc endpoint"),
         Export::Grpc,
@@ -513,10 +525,7 @@ async fn a_tests_duration_is_its_wall_time_when_steps_overlap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_over_otlp_http_passes_captures_between_steps() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let (base, provider) = start_shop(
         receiver.http_endpoint().expect("http endpoint"),
         Export::Http,
@@ -781,21 +790,14 @@ fn ctrl_c_stops_the_run_cleanly_and_still_writes_the_reports() {
 /// and reported, on the whole trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_on_tbts_own_span_waits_for_the_systems_spans() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let batches = Export::HttpBatched(Duration::from_millis(500));
     let (base, provider) =
         start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
     let suite = format!(
         "test fetch {{\n  trigger http GET \"{base}/orders/7\"\n  expect span {{\n    service == \"orders\"\n  }}\n}}\n"
     );
-    let opts = RunOptions {
-        timeout: Duration::from_secs(20),
-        settle: Duration::from_millis(100),
-        ..RunOptions::default()
-    };
+    let opts = waiting_opts();
     let result = run_suite("own.tbt", suite.into_bytes(), store, opts).await;
     let test = &result.tests[0];
     assert_eq!(test.status, Status::Failed, "{test:#?}");
@@ -830,21 +832,14 @@ async fn a_failure_on_tbts_own_span_waits_for_the_systems_spans() {
 /// "the selector matched no spans".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_early_failure_leaves_the_others_undecided_with_the_reason() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let batches = Export::HttpBatched(Duration::from_millis(300));
     let (base, provider) =
         start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
     let suite = format!(
         "test fetch {{\n  trigger http GET \"{base}/orders/7\"\n  expect no span[name == \"SELECT orders\"]\n  expect span[service == \"payments\"]\n}}\n"
     );
-    let opts = RunOptions {
-        timeout: Duration::from_secs(20),
-        settle: Duration::from_millis(100),
-        ..RunOptions::default()
-    };
+    let opts = waiting_opts();
     let result = run_suite("undecided.tbt", suite.into_bytes(), store, opts).await;
     let test = &result.tests[0];
     assert_eq!(test.status, Status::Failed, "{test:#?}");
@@ -887,21 +882,14 @@ async fn an_early_failure_leaves_the_others_undecided_with_the_reason() {
 /// was estimated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_step_that_waited_long_says_what_for() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let batches = Export::HttpBatched(Duration::from_millis(300));
     let (base, provider) =
         start_shop(receiver.http_endpoint().expect("http endpoint"), batches).await;
     let suite = format!(
         "test fast {{\n  trigger http GET \"{base}/orders/1\"\n  expect span[name == \"SELECT orders\"]\n}}\n\ntest slow {{\n  trigger http GET \"{base}/orders/2\"\n  expect span[name == \"SELECT orders\"] {{\n    count == 2\n  }}\n}}\n"
     );
-    let opts = RunOptions {
-        timeout: Duration::from_secs(20),
-        settle: Duration::from_millis(100),
-        ..RunOptions::default()
-    };
+    let opts = waiting_opts();
     let result = run_suite("waited.tbt", suite.into_bytes(), store, opts).await;
     assert_eq!(result.summary.passed, 2, "{:#?}", result.tests);
     assert_eq!(result.summary.waited_long, 1, "{:#?}", result.tests);
@@ -940,10 +928,7 @@ async fn parent_cycles_are_judged_at_settle_and_noted() {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
     use prost::Message;
 
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let otlp = format!(
         "{}/v1/traces",
         receiver.http_endpoint().expect("http endpoint")
@@ -1019,11 +1004,7 @@ async fn parent_cycles_are_judged_at_settle_and_noted() {
     let suite = format!(
         "test loops {{\n  trigger http GET \"http://{addr}/loop\"\n  expect response {{\n    body == \"exported: Ok(200)\"\n  }}\n  expect span[name == \"loop a\"] {{\n    count == 1\n  }}\n  expect span[name == \"own parent\"] {{\n    count == 1\n  }}\n}}\n"
     );
-    let opts = RunOptions {
-        timeout: Duration::from_secs(20),
-        settle: Duration::from_millis(100),
-        ..RunOptions::default()
-    };
+    let opts = waiting_opts();
     let result = run_suite("loops.tbt", suite.into_bytes(), store, opts).await;
     let step = &result.tests[0].steps[0];
     assert_eq!(step.status, Status::Passed, "{step:#?}");
@@ -1047,10 +1028,7 @@ async fn parent_cycles_are_judged_at_settle_and_noted() {
 /// step let is the quiet before the verdict — and an error in one is reported at its line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_and_settle_from_lets_take_effect_and_errors_name_their_line() {
-    let store = TraceStore::new(StoreLimits::default());
-    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
-        .await
-        .expect("receiver");
+    let (store, receiver) = live_receiver().await;
     let (base, provider) = start_shop(
         receiver.grpc_endpoint().expect("grpc endpoint"),
         Export::Grpc,
